@@ -1,0 +1,47 @@
+"""gRPC channels and stubs of the services the gateway calls."""
+
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2_grpc
+
+from gen.auth.v1 import auth_pb2_grpc
+from gen.connectors.v1 import connectors_pb2_grpc
+from gen.rag.v1 import rag_pb2_grpc
+from gateway.settings import GatewaySettings
+from services.common.grpc_client import create_channel
+
+
+@dataclass
+class ServiceClients:
+    """One channel per service, shared by every request of this process."""
+
+    channels: dict[str, grpc.aio.Channel]
+    auth: auth_pb2_grpc.AuthServiceStub
+    connectors: connectors_pb2_grpc.ConnectorsServiceStub
+    rag: rag_pb2_grpc.RagServiceStub
+    health: dict[str, health_pb2_grpc.HealthStub]
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+
+
+def connect(settings: GatewaySettings) -> ServiceClients:
+    """Open channels to every service; connections are made lazily on first call."""
+    addresses = {
+        "auth": settings.auth_address,
+        "connectors": settings.connectors_address,
+        "rag": settings.rag_address,
+    }
+    channels = {
+        name: create_channel(address, settings.grpc_max_message_bytes)
+        for name, address in addresses.items()
+    }
+    return ServiceClients(
+        channels=channels,
+        auth=auth_pb2_grpc.AuthServiceStub(channels["auth"]),
+        connectors=connectors_pb2_grpc.ConnectorsServiceStub(channels["connectors"]),
+        rag=rag_pb2_grpc.RagServiceStub(channels["rag"]),
+        health={name: health_pb2_grpc.HealthStub(ch) for name, ch in channels.items()},
+    )

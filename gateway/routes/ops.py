@@ -1,0 +1,54 @@
+"""Health and metrics endpoints; both are public."""
+
+import asyncio
+from typing import Any
+
+import grpc
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from grpc_health.v1 import health_pb2
+
+from gateway import metrics
+from gateway.routes.common import clients_of
+
+router = APIRouter(tags=["operations"])
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+async def check_service(name: str, stub: Any) -> dict[str, str]:
+    """Ask one service's standard health service; SERVING includes its database."""
+    try:
+        reply = await stub.Check(
+            health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT_SECONDS
+        )
+    except grpc.aio.AioRpcError as exc:
+        return {"status": "down", "error": f"{exc.code().name}: {exc.details()}"}
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return {"status": "up" if status == "SERVING" else "down", "grpc_status": status}
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """Report each service (and through it the database); 503 when a part is down."""
+    stubs = clients_of(request).health
+    results = await asyncio.gather(
+        *(check_service(name, stub) for name, stub in stubs.items())
+    )
+    parts = dict(zip(stubs, results, strict=True))
+    services_up = all(part["status"] == "up" for part in parts.values())
+    parts["database"] = {
+        "status": "up" if services_up else "unknown",
+        "checked_by": "each service reports SERVING only with a working pool",
+    }
+    status = "ok" if services_up else "degraded"
+    return JSONResponse(
+        {"status": status, "parts": parts}, status_code=200 if services_up else 503
+    )
+
+
+@router.get("/metrics")
+async def prometheus_metrics() -> Response:
+    """Expose Prometheus metrics."""
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

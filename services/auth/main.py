@@ -1,0 +1,68 @@
+"""Entry point of the auth service: wiring only."""
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+import grpc
+import structlog
+
+from gen.auth.v1 import auth_pb2, auth_pb2_grpc
+from services.auth.bootstrap import bootstrap_owner_from_settings
+from services.auth.grpc_api import AuthServicer
+from services.auth.session_cleanup import run_session_cleanup
+from services.auth.sessions import SessionConfig
+from services.auth.settings import AuthSettings
+from services.common.runtime import ServiceSpec, run_service
+
+log = structlog.get_logger(__name__)
+
+SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# The event loop keeps only weak references to tasks; this keeps them alive.
+_background_tasks: set[asyncio.Task[None]] = set()
+
+
+def session_config(settings: AuthSettings) -> SessionConfig:
+    """Build the session lifetimes and the CSRF key from settings."""
+    return SessionConfig(
+        idle_seconds=settings.session_idle_seconds,
+        absolute_seconds=settings.session_absolute_seconds,
+        csrf_secret=settings.csrf_secret.get_secret_value(),
+    )
+
+
+def build_spec(settings: AuthSettings) -> ServiceSpec:
+    async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
+        if settings.csrf_secret_is_default:
+            log.warning("auth.csrf_secret_default", setting="AUTH_CSRF_SECRET")
+        servicer = AuthServicer(pool, session_config(settings))
+        # The generated registration function carries no annotations.
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            servicer, server
+        )
+        await bootstrap_owner_from_settings(pool, settings)
+        cleanup = run_session_cleanup(pool, settings.session_cleanup_interval_seconds)
+        task = asyncio.create_task(cleanup)
+        _background_tasks.add(task)
+        task.add_done_callback(_background_tasks.discard)
+        return [SERVICE_NAME]
+
+    return ServiceSpec(
+        name="auth",
+        schema="auth",
+        migrations_dir=MIGRATIONS_DIR,
+        register=register,
+        listen_address=settings.listen_address,
+    )
+
+
+def main() -> None:
+    settings = AuthSettings()
+    asyncio.run(run_service(build_spec(settings), settings))
+
+
+if __name__ == "__main__":
+    main()

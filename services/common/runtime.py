@@ -1,0 +1,73 @@
+"""The life of a service process: settings, logging, tracing, pool, server, shutdown."""
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import grpc
+import structlog
+
+from services.common import database, grpc_server
+from services.common.logging import configure_logging
+from services.common.migrations import apply_migrations
+from services.common.settings import CommonSettings
+from services.common.telemetry import configure_tracing
+
+log = structlog.get_logger(__name__)
+
+Register = Callable[[grpc.aio.Server, asyncpg.Pool], Awaitable[Sequence[str]]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What differs between services: name, schema, migrations, servicers, port."""
+
+    name: str
+    schema: str
+    migrations_dir: Path
+    register: Register
+    listen_address: str
+    pool_init: database.ConnectionInit | None = None
+
+
+async def prepare_database(spec: ServiceSpec, settings: CommonSettings) -> asyncpg.Pool:
+    """Resolve the DSN, apply this service's migrations and open its pool."""
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    dsn = database.resolve_database_url(url, settings.data_dir)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn, spec.schema, spec.migrations_dir)
+    finally:
+        await conn.close()
+    return await database.create_pool(
+        dsn,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        statement_cache_size=settings.db_statement_cache_size,
+        init=spec.pool_init,
+    )
+
+
+async def run_service(spec: ServiceSpec, settings: CommonSettings) -> None:
+    """Run one gRPC service until SIGTERM, reporting SERVING only once ready."""
+    configure_logging(
+        spec.name, log_format=settings.log_format, level=settings.log_level
+    )
+    configure_tracing(spec.name)
+    server = grpc_server.create_server(
+        settings.internal_token_secret.get_secret_value(),
+        settings.grpc_max_message_bytes,
+    )
+    pool = await prepare_database(spec, settings)
+    names = await spec.register(server, pool)
+    health = grpc_server.add_health_and_reflection(server, names)
+    port = server.add_insecure_port(spec.listen_address)
+    await server.start()
+    await grpc_server.set_serving(health, names, serving=True)
+    log.info("server.started", address=spec.listen_address, port=port)
+    try:
+        await grpc_server.wait_for_termination(server, settings.shutdown_grace_seconds)
+    finally:
+        await pool.close()
+        log.info("server.stopped")

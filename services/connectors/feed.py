@@ -1,0 +1,68 @@
+"""The change feed: normalised documents for the RAG service, in change order."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.connectors.chatwoot import records
+from services.connectors.chatwoot import repository as chatwoot_repository
+
+
+@dataclass(frozen=True)
+class FeedDocument:
+    source_type: str
+    external_id: str
+    title: str
+    url: str
+    updated_at: datetime
+    deleted: bool
+    sequence: int
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+async def read_changes(
+    conn: asyncpg.Connection,
+    project_id: str,
+    after_sequence: int,
+    limit: int,
+    chatwoot_base_url: str,
+) -> list[FeedDocument]:
+    """Return up to `limit` documents whose change number is above after_sequence."""
+    rows = await chatwoot_repository.load_changed_documents(
+        conn, project_id, after_sequence, limit
+    )
+    return [
+        _conversation_document(row, messages, chatwoot_base_url)
+        for row, messages in rows
+    ]
+
+
+def _conversation_document(
+    row: asyncpg.Record, messages: list[asyncpg.Record], base_url: str
+) -> FeedDocument:
+    conversation = _json(row["raw"])
+    sections = []
+    for message in messages:
+        section = records.section_from_message(_json(message["raw"]))
+        if section is not None:
+            sections.append(section)
+    account = conversation.get("account_id", "")
+    return FeedDocument(
+        source_type="chatwoot_conversation",
+        external_id=row["external_id"],
+        title=records.document_title(conversation),
+        url=f"{base_url.rstrip('/')}/app/accounts/{account}/conversations/{row['external_id']}",
+        updated_at=datetime.fromtimestamp(row["source_updated_at"], tz=UTC),
+        deleted=row["deleted_at"] is not None,
+        sequence=row["change_seq"],
+        sections=sections,
+        metadata={"status": row["status"], "labels": ",".join(row["labels"])},
+    )
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else dict(json.loads(value))

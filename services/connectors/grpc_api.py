@@ -1,0 +1,182 @@
+"""gRPC servicer of the connectors service: proto in, domain call, proto out."""
+
+from datetime import UTC, datetime
+
+import asyncpg
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gen.connectors.v1 import connectors_pb2 as pb
+from gen.connectors.v1 import connectors_pb2_grpc
+from services.common.internal_auth import current_principal
+from services.connectors import feed, repository, sources
+from services.connectors.errors import InvalidSyncRequest
+from services.connectors.runs import SyncRunner
+from services.connectors.settings import ConnectorsSettings
+
+MODE_NAMES = {pb.SYNC_MODE_INCREMENTAL: "incremental", pb.SYNC_MODE_FULL: "full"}
+MODE_VALUES = {"incremental": pb.SYNC_MODE_INCREMENTAL, "full": pb.SYNC_MODE_FULL}
+MAX_FEED_PAGE = 500
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value.astimezone(UTC))
+    return stamp
+
+
+def run_to_proto(run: repository.SyncRun) -> pb.SyncRun:
+    return pb.SyncRun(
+        id=run.id,
+        connector=run.connector,
+        project_id=run.project_id,
+        status=run.status,
+        mode=MODE_VALUES.get(run.mode, pb.SYNC_MODE_UNSPECIFIED),
+        started_at=_timestamp(run.started_at),
+        finished_at=_timestamp(run.finished_at),
+        heartbeat_at=_timestamp(run.heartbeat_at),
+        lease_expires_at=_timestamp(run.lease_expires_at),
+        counts=run.counts,
+        error=run.error or "",
+        already_running=run.already_running,
+        lease_holder=run.lease_holder,
+    )
+
+
+class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):  # type: ignore[misc]
+    def __init__(
+        self, pool: asyncpg.Pool, runner: SyncRunner, settings: ConnectorsSettings
+    ) -> None:
+        self._pool = pool
+        self._runner = runner
+        self._settings = settings
+        self._bodies = sources.SyncBodies(pool, settings)
+
+    async def StartSync(
+        self, request: pb.StartSyncRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SyncRun:
+        """Start a sync of the caller's project, or return the one in progress."""
+        principal = current_principal()
+        project_id = principal.require_project()
+        principal.require_role("member")
+        connector = sources.require_known(request.connector)
+        external_ids = [key.strip() for key in request.external_ids if key.strip()]
+        if len(external_ids) != len(request.external_ids):
+            raise InvalidSyncRequest("external_ids must not contain blank values")
+        mode = (
+            "targeted" if external_ids else MODE_NAMES.get(request.mode, "incremental")
+        )
+        body = self._bodies.for_connector(connector)
+        run = await self._runner.start(project_id, connector, mode, external_ids, body)
+        return run_to_proto(run)
+
+    async def GetSyncRun(
+        self, request: pb.GetSyncRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SyncRun:
+        """Return one sync run of the caller's project."""
+        project_id = current_principal().require_project()
+        return run_to_proto(await self._runner.get(project_id, request.run_id))
+
+    async def ListConnectorStates(
+        self, request: pb.ListConnectorStatesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListConnectorStatesResponse:
+        """Return the state of every known connector of the caller's project."""
+        project_id = current_principal().require_project()
+        async with self._pool.acquire() as conn:
+            await repository.expire_stale_runs(conn, project_id)
+            states = await repository.list_states(conn, project_id)
+        now = datetime.now(UTC)
+        return pb.ListConnectorStatesResponse(
+            states=[
+                _state_to_proto(
+                    name,
+                    states.get(name),
+                    now,
+                    sources.is_configured(self._settings, name),
+                )
+                for name in sources.KNOWN_CONNECTORS
+            ]
+        )
+
+    async def ReadChanges(
+        self, request: pb.ReadChangesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReadChangesResponse:
+        """Return documents changed after a feed number, oldest change first."""
+        project_id = current_principal().require_project()
+        limit = min(max(request.limit or 100, 1), MAX_FEED_PAGE)
+        async with self._pool.acquire() as conn:
+            documents = await feed.read_changes(
+                conn,
+                project_id,
+                request.after_sequence,
+                limit + 1,
+                self._settings.chatwoot_base_url or "",
+            )
+        has_more = len(documents) > limit
+        documents = documents[:limit]
+        next_sequence = documents[-1].sequence if documents else request.after_sequence
+        return pb.ReadChangesResponse(
+            documents=[_document_to_proto(doc) for doc in documents],
+            next_sequence=next_sequence,
+            has_more=has_more,
+        )
+
+
+def _state_to_proto(
+    name: str, state: repository.ConnectorState | None, now: datetime, configured: bool
+) -> pb.ConnectorState:
+    if state is None:
+        return pb.ConnectorState(
+            connector=name,
+            status="idle",
+            cursor_json="{}",
+            lag_seconds=-1,
+            configured=configured,
+        )
+    import json
+
+    running = state.running
+    status = (
+        "running"
+        if running
+        else ("failed" if state.last_error and state.retry_count else "idle")
+    )
+    lag = (now - state.last_success_at).total_seconds() if state.last_success_at else -1
+    return pb.ConnectorState(
+        connector=name,
+        status=status,
+        cursor_json=json.dumps(state.cursor),
+        lag_seconds=lag,
+        lease_holder=running.lease_holder if running else "",
+        lease_expires_at=_timestamp(running.lease_expires_at) if running else None,
+        last_success_at=_timestamp(state.last_success_at),
+        last_error=state.last_error or "",
+        retry_count=state.retry_count,
+        last_run_id=running.id if running else (state.last_run_id or ""),
+        configured=configured,
+    )
+
+
+def _document_to_proto(document: feed.FeedDocument) -> pb.Document:
+    return pb.Document(
+        source_type=document.source_type,
+        external_id=document.external_id,
+        title=document.title,
+        url=document.url,
+        updated_at=_timestamp(document.updated_at),
+        deleted=document.deleted,
+        sequence=document.sequence,
+        metadata=document.metadata,
+        sections=[
+            pb.Section(
+                section_id=s["section_id"],
+                author_role=s["author_role"],
+                author_name=s["author_name"],
+                text=s["text"],
+                created_at=_timestamp(s["created_at"]),
+            )
+            for s in document.sections
+        ],
+    )

@@ -1,0 +1,40 @@
+"""Settings of the connectors service."""
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import CommonSettings
+
+
+class ConnectorsSettings(CommonSettings):
+    """Listen address, sync leases and the source systems' credentials.
+
+    The source credentials keep the names the operators' runbook uses
+    (`CHATWOOT_BASE_URL` and so on); everything else takes the `CONNECTORS_`
+    prefix.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTORS_", extra="ignore")
+
+    listen_address: str = "127.0.0.1:50051"
+    # A run's lease lasts this long past its last heartbeat; a run whose
+    # process died is taken over (marked abandoned) once it expires.
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 10.0
+    http_timeout_seconds: float = 30.0
+    http_max_attempts: int = 5
+    http_backoff_base_seconds: float = 1.0
+    http_backoff_max_seconds: float = 30.0
+    # Incremental Chatwoot syncs ask for conversations updated since the last
+    # run minus this overlap, so clock skew and in-flight writes are not missed.
+    chatwoot_overlap_seconds: float = 120.0
+
+    chatwoot_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CHATWOOT_BASE_URL")
+    )
+    chatwoot_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CHATWOOT_API_TOKEN")
+    )
+    chatwoot_account_id: int | None = Field(
+        default=None, validation_alias=AliasChoices("CHATWOOT_ACCOUNT_ID")
+    )

@@ -1,0 +1,103 @@
+"""Entry point of the RAG service: wiring only."""
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+import grpc
+from openai import AsyncOpenAI
+from pgvector.asyncpg import register_vector
+
+from gen.rag.v1 import rag_pb2, rag_pb2_grpc
+from services.common.grpc_client import create_channel
+from services.common.runtime import ServiceSpec, run_service
+from services.rag.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
+from services.rag.embedding import EmbeddingProvider, build_provider
+from services.rag.embedding_job import EmbeddingJob, EmbeddingPolicy
+from services.rag.feed_client import FeedClient
+from services.rag.grpc_api import RagServicer
+from services.rag.indexing import ChunkSizes, Indexer
+from services.rag.query import LlmAnswers, QueryService
+from services.rag.retrieval import HybridSearch
+from services.rag.settings import RagSettings
+
+SERVICE_NAME = rag_pb2.DESCRIPTOR.services_by_name["RagService"].full_name
+
+
+def build_provider_from(settings: RagSettings) -> EmbeddingProvider:
+    key = (
+        settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    )
+    return build_provider(
+        "auto",
+        openai_api_key=key,
+        openai_base_url=settings.openai_base_url,
+        openai_model=settings.openai_embedding_model,
+        openai_dimensions=settings.openai_embedding_dimensions,
+    )
+
+
+def build_servicer(pool: asyncpg.Pool, settings: RagSettings) -> RagServicer:
+    """Wire the indexer, embeddings job and query service of one process."""
+    provider = build_provider_from(settings)
+    secret = settings.internal_token_secret.get_secret_value()
+    channel = create_channel(
+        settings.connectors_address, settings.grpc_max_message_bytes
+    )
+    feed = FeedClient(channel, secret, settings.rpc_timeout_seconds)
+    sizes = ChunkSizes(
+        settings.chunk_max_tokens or DEFAULT_MAX_TOKENS,
+        settings.chunk_overlap_tokens or DEFAULT_OVERLAP_TOKENS,
+    )
+    indexer = Indexer(pool, feed, provider.tokenizer, sizes, settings.feed_page_size)
+    policy = EmbeddingPolicy(
+        batch_size=min(settings.embedding_batch_size, provider.max_batch_size),
+        max_attempts=settings.embedding_max_attempts,
+        retry_seconds=settings.embedding_retry_seconds,
+        claim_stale_seconds=settings.embedding_claim_stale_seconds,
+    )
+    search = HybridSearch(
+        pool,
+        provider,
+        candidates=settings.search_candidates,
+        ef_search=settings.hnsw_ef_search,
+    )
+    llm = None
+    if settings.openai_api_key:
+        client = AsyncOpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+        )
+        llm = LlmAnswers(client, settings.openai_answer_model)
+    queries = QueryService(pool, search, llm, settings.search_max_limit)
+    embeddings = EmbeddingJob(pool, provider, policy)
+    return RagServicer(
+        pool, indexer, embeddings, queries, provider, settings.search_default_limit
+    )
+
+
+def build_spec(settings: RagSettings) -> ServiceSpec:
+    async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
+        rag_pb2_grpc.add_RagServiceServicer_to_server(
+            build_servicer(pool, settings), server
+        )
+        return [SERVICE_NAME]
+
+    return ServiceSpec(
+        name="rag",
+        schema="rag",
+        migrations_dir=Path(__file__).parent / "migrations",
+        register=register,
+        listen_address=settings.listen_address,
+        pool_init=register_vector,
+    )
+
+
+def main() -> None:
+    settings = RagSettings()
+    asyncio.run(run_service(build_spec(settings), settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Answering a question: hybrid search, an answer with citations, and a query run record."""
+
+import re
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from openai import AsyncOpenAI
+
+from services.common.errors import DomainError
+from services.common.internal_auth import Principal
+from services.common.telemetry import current_trace_id
+from services.rag import repository
+from services.rag.answer import (
+    Answer,
+    EvidenceItem,
+    build_extractive_answer,
+    build_llm_answer,
+)
+from services.rag.errors import AnswerProviderUnavailable
+from services.rag.retrieval import (
+    HybridSearch,
+    RankedSource,
+    SearchRequest,
+    SearchResult,
+    validate,
+)
+
+log = structlog.get_logger(__name__)
+
+CITED_SENTENCE = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    answer: Answer
+    evidence: list[EvidenceItem]
+    matched_by: list[list[str]]
+    result: SearchResult
+    quality_score: float
+    query_run_id: str
+    trace_id: str
+
+
+@dataclass(frozen=True)
+class LlmAnswers:
+    client: AsyncOpenAI
+    model: str
+
+
+class QueryService:
+    """Answers questions for one project and records every query, failed ones included."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        search: HybridSearch,
+        llm: LlmAnswers | None,
+        max_limit: int,
+    ) -> None:
+        self._pool = pool
+        self._search = search
+        self._llm = llm
+        self._max_limit = max_limit
+
+    async def answer(self, caller: Principal, request: SearchRequest) -> QueryOutcome:
+        """Search, build the answer and store the query run."""
+        project_id = caller.require_project()
+        started = time.perf_counter()
+        try:
+            request = validate(request, self._max_limit)
+            result = await self._search.search(project_id, request)
+            evidence = [
+                _evidence(number, source)
+                for number, source in enumerate(result.sources, 1)
+            ]
+            answer = await self._build_answer(request.question, evidence)
+        except DomainError as exc:
+            await self._record_failure(caller, request, started, exc.code, exc.message)
+            raise
+        except Exception as exc:
+            await self._record_failure(
+                caller, request, started, "internal", type(exc).__name__
+            )
+            raise
+        status = "ok" if result.vector_available else "degraded"
+        run_id = await self._record(
+            caller, request, started, status, result, answer, len(evidence)
+        )
+        return QueryOutcome(
+            answer=answer,
+            evidence=evidence,
+            matched_by=[sorted(source.matched_by) for source in result.sources],
+            result=result,
+            quality_score=citation_coverage(answer.text),
+            query_run_id=run_id,
+            trace_id=current_trace_id(),
+        )
+
+    async def _build_answer(
+        self, question: str, evidence: list[EvidenceItem]
+    ) -> Answer:
+        if self._llm is not None and evidence:
+            try:
+                return await build_llm_answer(
+                    self._llm.client, self._llm.model, question, evidence
+                )
+            except AnswerProviderUnavailable as exc:
+                log.warning("query.answer_fallback", error=exc.message)
+        return build_extractive_answer(question, evidence)
+
+    async def _record(
+        self,
+        caller: Principal,
+        request: SearchRequest,
+        started: float,
+        status: str,
+        result: SearchResult,
+        answer: Answer,
+        evidence_count: int,
+    ) -> str:
+        async with self._pool.acquire() as conn:
+            return await repository.insert_query_run(
+                conn,
+                project_id=caller.project_id,
+                user_id=caller.user_id,
+                question=request.question,
+                mode=request.mode,
+                status=status,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                trace_id=current_trace_id(),
+                request_id=caller.request_id,
+                evidence_count=evidence_count,
+                vector_available=result.vector_available,
+                answer_method=answer.method,
+                error=result.vector_unavailable_reason or None,
+            )
+
+    async def _record_failure(
+        self,
+        caller: Principal,
+        request: SearchRequest,
+        started: float,
+        code: str,
+        error: str,
+    ) -> None:
+        async with self._pool.acquire() as conn:
+            await repository.insert_query_run(
+                conn,
+                project_id=caller.project_id,
+                user_id=caller.user_id,
+                question=request.question[:2000],
+                mode=request.mode,
+                status="failed",
+                duration_ms=(time.perf_counter() - started) * 1000,
+                trace_id=current_trace_id(),
+                request_id=caller.request_id,
+                error_code=code,
+                error=error,
+            )
+
+
+def citation_coverage(text: str) -> float:
+    """Return the share of the answer's sentences that carry a citation."""
+    sentences = [s for s in re.split(r"(?<=[.!?\]])\s+", text.strip()) if s]
+    if not sentences:
+        return 0.0
+    cited = sum(1 for sentence in sentences if CITED_SENTENCE.search(sentence))
+    return round(cited / len(sentences), 3)
+
+
+def _evidence(number: int, source: RankedSource) -> EvidenceItem:
+    hit = source.hit
+    return EvidenceItem(
+        number=number,
+        chunk_id=str(hit.chunk_id),
+        source_type=hit.source_type,
+        external_id=hit.external_id,
+        title=hit.title,
+        text=hit.text,
+        score=round(source.score, 6),
+    )

@@ -1,0 +1,374 @@
+"""SQL of the RAG service: chunks, the index cursor, embeddings and query runs."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import numpy as np
+
+from services.rag.chunking import Chunk
+
+EMBEDDING_STATUSES = ("pending", "processing", "ready", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class ChunkWriteResult:
+    created: int
+    changed: int
+    unchanged: int
+    deleted: int
+
+
+@dataclass(frozen=True)
+class ClaimedChunk:
+    id: uuid.UUID
+    text: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ChunkHit:
+    chunk_id: uuid.UUID
+    source_type: str
+    external_id: str
+    chunk_index: int
+    text: str
+    title: str
+    url: str
+    score: float
+
+
+async def load_index_cursor(conn: asyncpg.Connection, project_id: str) -> int:
+    value = await conn.fetchval(
+        "SELECT last_sequence FROM rag.index_cursors WHERE project_id = $1",
+        uuid.UUID(project_id),
+    )
+    return int(value or 0)
+
+
+async def save_index_cursor(
+    conn: asyncpg.Connection, project_id: str, sequence: int
+) -> None:
+    """Advance the cursor; it never moves backwards, even if two indexers race."""
+    await conn.execute(
+        "INSERT INTO rag.index_cursors AS c (project_id, last_sequence) VALUES ($1, $2)"
+        " ON CONFLICT (project_id) DO UPDATE SET"
+        " last_sequence = greatest(c.last_sequence, EXCLUDED.last_sequence), updated_at = now()",
+        uuid.UUID(project_id),
+        sequence,
+    )
+
+
+async def upsert_document(
+    conn: asyncpg.Connection,
+    project_id: str,
+    *,
+    source_type: str,
+    external_id: str,
+    title: str,
+    url: str,
+    updated_at: datetime | None,
+    sequence: int,
+    chunk_count: int,
+    deleted: bool,
+) -> None:
+    await conn.execute(
+        "INSERT INTO rag.rag_documents AS d (project_id, source_type, external_id, title, url,"
+        " source_updated_at, indexed_sequence, chunk_count, deleted_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END)"
+        " ON CONFLICT (project_id, source_type, external_id) DO UPDATE SET"
+        " title = EXCLUDED.title, url = EXCLUDED.url,"
+        " source_updated_at = EXCLUDED.source_updated_at,"
+        " indexed_sequence = EXCLUDED.indexed_sequence, chunk_count = EXCLUDED.chunk_count,"
+        " deleted_at = EXCLUDED.deleted_at, indexed_at = now()",
+        uuid.UUID(project_id),
+        source_type,
+        external_id,
+        title,
+        url,
+        updated_at,
+        sequence,
+        chunk_count,
+        deleted,
+    )
+
+
+async def replace_chunks(
+    conn: asyncpg.Connection,
+    project_id: str,
+    source_type: str,
+    external_id: str,
+    chunks: Sequence[Chunk],
+) -> ChunkWriteResult:
+    """Make a document's chunks equal to `chunks`, keeping vectors of unchanged text.
+
+    A chunk keeps its id and embedding when the text at its position hashes the
+    same as before; a changed text goes back to `pending` without its vector.
+    """
+    project = uuid.UUID(project_id)
+    rows = await conn.fetch(
+        "INSERT INTO rag.rag_chunks AS c (project_id, source_type, external_id, chunk_index,"
+        " text, token_count, content_hash)"
+        " SELECT $1, $2, $3, * FROM unnest($4::int[], $5::text[], $6::int[], $7::text[])"
+        " ON CONFLICT (project_id, source_type, external_id, chunk_index) DO UPDATE SET"
+        " text = EXCLUDED.text, token_count = EXCLUDED.token_count,"
+        " content_hash = EXCLUDED.content_hash, embedding = NULL, embedding_model = NULL,"
+        " embedding_dim = NULL, embedding_status = 'pending', attempts = 0, last_error = NULL,"
+        " next_attempt_at = NULL, embedded_at = NULL, updated_at = now()"
+        " WHERE c.content_hash IS DISTINCT FROM EXCLUDED.content_hash"
+        " RETURNING (xmax = 0) AS inserted",
+        project,
+        source_type,
+        external_id,
+        [chunk.index for chunk in chunks],
+        [chunk.text for chunk in chunks],
+        [chunk.token_count for chunk in chunks],
+        [chunk.content_hash for chunk in chunks],
+    )
+    deleted = await conn.fetchval(
+        "WITH gone AS (DELETE FROM rag.rag_chunks WHERE project_id = $1 AND source_type = $2"
+        " AND external_id = $3 AND chunk_index >= $4 RETURNING 1) SELECT count(*) FROM gone",
+        project,
+        source_type,
+        external_id,
+        len(chunks),
+    )
+    created = sum(1 for row in rows if row["inserted"])
+    changed = len(rows) - created
+    return ChunkWriteResult(created, changed, len(chunks) - len(rows), int(deleted))
+
+
+async def claim_pending(
+    conn: asyncpg.Connection,
+    project_id: str,
+    *,
+    limit: int,
+    worker: str,
+    stale_after_seconds: float,
+) -> list[ClaimedChunk]:
+    """Mark up to `limit` due chunks `processing` for this worker and return them.
+
+    Concurrency: `FOR UPDATE SKIP LOCKED` lets several workers claim disjoint
+    batches; a claim older than stale_after_seconds is taken over, because
+    its worker is presumed dead.
+    """
+    rows = await conn.fetch(
+        "UPDATE rag.rag_chunks c SET embedding_status = 'processing', claimed_by = $2,"
+        " claimed_at = now(), attempts = c.attempts + 1"
+        " WHERE c.id IN (SELECT id FROM rag.rag_chunks"
+        "  WHERE project_id = $1 AND (embedding_status = 'pending'"
+        "   OR (embedding_status = 'processing'"
+        "       AND claimed_at < now() - make_interval(secs => $4)))"
+        "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+        "  ORDER BY created_at, chunk_index LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        " RETURNING c.id, c.text, c.attempts",
+        uuid.UUID(project_id),
+        worker,
+        limit,
+        stale_after_seconds,
+    )
+    return [ClaimedChunk(row["id"], row["text"], row["attempts"]) for row in rows]
+
+
+async def store_embeddings(
+    conn: asyncpg.Connection,
+    chunk_ids: Sequence[uuid.UUID],
+    vectors: Sequence[Sequence[float]],
+    *,
+    model: str,
+    dimension: int,
+    worker: str,
+) -> int:
+    """Store vectors for claimed chunks and mark them ready; return rows written."""
+    result = await conn.executemany(
+        "UPDATE rag.rag_chunks SET embedding = $2, embedding_model = $3, embedding_dim = $4,"
+        " embedding_status = 'ready', last_error = NULL, embedded_at = now(), updated_at = now()"
+        " WHERE id = $1 AND claimed_by = $5 AND embedding_status = 'processing'",
+        [
+            (chunk_id, np.asarray(vector, dtype=np.float32), model, dimension, worker)
+            for chunk_id, vector in zip(chunk_ids, vectors, strict=True)
+        ],
+    )
+    del result
+    return len(chunk_ids)
+
+
+async def mark_chunks(
+    conn: asyncpg.Connection,
+    chunk_ids: Sequence[uuid.UUID],
+    *,
+    status: str,
+    error: str | None,
+    retry_after_seconds: float | None = None,
+) -> None:
+    """Set the status of claimed chunks, with the reason and when to try again."""
+    await conn.execute(
+        "UPDATE rag.rag_chunks SET embedding_status = $2, last_error = $3,"
+        " next_attempt_at = CASE WHEN $4::float8 IS NULL THEN NULL"
+        "  ELSE now() + make_interval(secs => $4::float8) END,"
+        " claimed_by = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
+        list(chunk_ids),
+        status,
+        error,
+        retry_after_seconds,
+    )
+
+
+async def count_pending(conn: asyncpg.Connection, project_id: str) -> int:
+    value = await conn.fetchval(
+        "SELECT count(*) FROM rag.rag_chunks WHERE project_id = $1"
+        " AND embedding_status IN ('pending', 'processing')",
+        uuid.UUID(project_id),
+    )
+    return int(value)
+
+
+async def chunk_status_counts(
+    conn: asyncpg.Connection, project_id: str
+) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT embedding_status, count(*) AS n FROM rag.rag_chunks WHERE project_id = $1"
+        " GROUP BY embedding_status",
+        uuid.UUID(project_id),
+    )
+    counts = dict.fromkeys(EMBEDDING_STATUSES, 0)
+    counts.update({row["embedding_status"]: int(row["n"]) for row in rows})
+    return counts
+
+
+async def document_counts(conn: asyncpg.Connection, project_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT source_type, count(*) AS n FROM rag.rag_documents"
+        " WHERE project_id = $1 AND deleted_at IS NULL GROUP BY source_type",
+        uuid.UUID(project_id),
+    )
+    return {row["source_type"]: int(row["n"]) for row in rows}
+
+
+async def vector_search(
+    conn: asyncpg.Connection,
+    project_id: str,
+    query_vector: Sequence[float],
+    *,
+    model: str,
+    dimension: int,
+    limit: int,
+    source_types: Sequence[str],
+    ef_search: int,
+) -> list[ChunkHit]:
+    """Return the nearest ready chunks of the project by cosine distance.
+
+    HNSW alone returns about ef_search candidates and filters afterwards, so a
+    selective project or source filter could leave fewer than `limit` rows.
+    pgvector's iterative scan (0.8+) keeps reading the graph until `limit`
+    rows pass the filter; relaxed order is re-sorted by the outer query.
+    Call inside a transaction so the SET LOCAL settings apply.
+    """
+    dim = int(dimension)
+    await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+    rows = await conn.fetch(
+        "SELECT * FROM (SELECT c.id, c.source_type, c.external_id, c.chunk_index, c.text,"
+        f" d.title, d.url, c.embedding::vector({dim}) <=> $2::vector({dim}) AS distance"
+        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id, source_type,"
+        " external_id)"
+        f" WHERE c.project_id = $1 AND c.embedding_dim = {dim} AND c.embedding_model = $3"
+        " AND c.embedding_status = 'ready'"
+        " AND (cardinality($4::text[]) = 0 OR c.source_type = ANY($4::text[]))"
+        f" ORDER BY c.embedding::vector({dim}) <=> $2::vector({dim}) LIMIT $5) hits"
+        " ORDER BY distance",
+        uuid.UUID(project_id),
+        np.asarray(query_vector, dtype=np.float32),
+        model,
+        list(source_types),
+        limit,
+    )
+    return [_hit(row, 1.0 - float(row["distance"])) for row in rows]
+
+
+async def fulltext_search(
+    conn: asyncpg.Connection,
+    project_id: str,
+    question: str,
+    *,
+    limit: int,
+    source_types: Sequence[str],
+) -> list[ChunkHit]:
+    """Return chunks matching any stemmed word of the question, best cover first.
+
+    The question is parsed with the same 'russian' configuration and ё folding
+    as the stored tsvector. Its terms are OR-ed so a natural question matches
+    text holding only some of its words; ts_rank_cd ranks more and closer
+    matches higher.
+    """
+    rows = await conn.fetch(
+        "WITH q AS (SELECT nullif(replace(websearch_to_tsquery('russian',"
+        " translate($2, 'ёЁ', 'еЕ'))::text, ' & ', ' | '), '')::tsquery AS query)"
+        " SELECT c.id, c.source_type, c.external_id, c.chunk_index, c.text, d.title, d.url,"
+        " ts_rank_cd(c.search_tsv, q.query) AS rank"
+        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id, source_type,"
+        " external_id), q"
+        " WHERE q.query IS NOT NULL AND c.project_id = $1 AND c.search_tsv @@ q.query"
+        " AND (cardinality($3::text[]) = 0 OR c.source_type = ANY($3::text[]))"
+        " ORDER BY rank DESC, c.id LIMIT $4",
+        uuid.UUID(project_id),
+        question,
+        list(source_types),
+        limit,
+    )
+    return [_hit(row, float(row["rank"])) for row in rows]
+
+
+def _hit(row: asyncpg.Record, score: float) -> ChunkHit:
+    return ChunkHit(
+        chunk_id=row["id"],
+        source_type=row["source_type"],
+        external_id=row["external_id"],
+        chunk_index=row["chunk_index"],
+        text=row["text"],
+        title=row["title"],
+        url=row["url"],
+        score=score,
+    )
+
+
+async def insert_query_run(
+    conn: asyncpg.Connection,
+    *,
+    project_id: str,
+    user_id: str,
+    question: str,
+    mode: str,
+    status: str,
+    duration_ms: float,
+    trace_id: str,
+    request_id: str,
+    evidence_count: int = 0,
+    vector_available: bool | None = None,
+    answer_method: str | None = None,
+    error_code: str | None = None,
+    error: str | None = None,
+) -> str:
+    """Record one query, failed ones included; return its id."""
+    value = await conn.fetchval(
+        "INSERT INTO rag.lightrag_query_runs (project_id, user_id, question, mode, status,"
+        " duration_ms, trace_id, request_id, evidence_count, vector_available, answer_method,"
+        " error_code, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " RETURNING id",
+        uuid.UUID(project_id),
+        user_id,
+        question,
+        mode,
+        status,
+        duration_ms,
+        trace_id,
+        request_id,
+        evidence_count,
+        vector_available,
+        answer_method,
+        error_code,
+        error,
+    )
+    return str(value)

@@ -1,0 +1,161 @@
+"""Hybrid retrieval: vector and full-text legs fused, grouped by source record.
+
+The two legs are fused with reciprocal rank fusion (score = sum of
+1 / (60 + rank) over the legs that found a chunk), which needs no
+calibration between cosine similarity and ts_rank. Hits are then grouped by
+source record so one long conversation cannot fill every evidence slot.
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from services.rag import repository
+from services.rag.embedding import EmbeddingProvider
+from services.rag.errors import EmbeddingProviderUnavailable, InvalidQuery
+from services.rag.repository import ChunkHit
+
+log = structlog.get_logger(__name__)
+
+RRF_K = 60
+MODES = ("hybrid", "vector", "fulltext")
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    question: str
+    limit: int
+    source_types: tuple[str, ...] = ()
+    mode: str = "hybrid"
+
+
+@dataclass
+class RankedSource:
+    """One source record with its best chunk and fused score."""
+
+    hit: ChunkHit
+    score: float
+    matched_by: set[str] = field(default_factory=set)
+
+
+@dataclass
+class SearchResult:
+    sources: list[RankedSource]
+    vector_hits: int
+    fulltext_hits: int
+    vector_available: bool
+    vector_unavailable_reason: str
+    duration_ms: float
+
+
+def validate(request: SearchRequest, max_limit: int) -> SearchRequest:
+    """Reject a blank or oversized question, an unknown mode or a bad limit."""
+    question = request.question.strip()
+    if not question:
+        raise InvalidQuery("question must not be empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidQuery(
+            f"question is {len(question)} characters; the maximum is {MAX_QUESTION_CHARS}"
+        )
+    if request.mode not in MODES:
+        raise InvalidQuery(
+            f"unknown mode {request.mode!r}; use one of {', '.join(MODES)}"
+        )
+    if not 1 <= request.limit <= max_limit:
+        raise InvalidQuery(
+            f"limit must be between 1 and {max_limit}, got {request.limit}"
+        )
+    return SearchRequest(question, request.limit, request.source_types, request.mode)
+
+
+class HybridSearch:
+    """Runs both retrieval legs for one project and fuses their lists."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        provider: EmbeddingProvider,
+        *,
+        candidates: int,
+        ef_search: int,
+    ) -> None:
+        self._pool = pool
+        self._provider = provider
+        self._candidates = candidates
+        self._ef_search = ef_search
+
+    async def search(self, project_id: str, request: SearchRequest) -> SearchResult:
+        """Return the best source records for the question, best first."""
+        started = time.perf_counter()
+        vector_hits: list[ChunkHit] = []
+        reason = ""
+        if request.mode in ("hybrid", "vector"):
+            try:
+                vector_hits = await self._vector_leg(project_id, request)
+            except EmbeddingProviderUnavailable as exc:
+                reason = exc.message
+                log.warning(
+                    "search.vector_unavailable",
+                    project_id=project_id,
+                    error=exc.message,
+                )
+        fulltext_hits: list[ChunkHit] = []
+        if request.mode in ("hybrid", "fulltext") or reason:
+            async with self._pool.acquire() as conn:
+                fulltext_hits = await repository.fulltext_search(
+                    conn,
+                    project_id,
+                    request.question,
+                    limit=self._candidates,
+                    source_types=request.source_types,
+                )
+        sources = fuse({"vector": vector_hits, "fulltext": fulltext_hits})[
+            : request.limit
+        ]
+        return SearchResult(
+            sources=sources,
+            vector_hits=len(vector_hits),
+            fulltext_hits=len(fulltext_hits),
+            vector_available=not reason,
+            vector_unavailable_reason=reason,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    async def _vector_leg(
+        self, project_id: str, request: SearchRequest
+    ) -> list[ChunkHit]:
+        query_vector = await self._provider.embed_query(request.question)
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await repository.vector_search(
+                conn,
+                project_id,
+                query_vector,
+                model=self._provider.model,
+                dimension=self._provider.dimension,
+                limit=self._candidates,
+                source_types=request.source_types,
+                ef_search=max(self._ef_search, self._candidates),
+            )
+
+
+def fuse(legs: dict[str, Sequence[ChunkHit]]) -> list[RankedSource]:
+    """Fuse ranked legs by reciprocal rank and keep the best chunk per source record."""
+    by_chunk: dict[object, RankedSource] = {}
+    for leg, hits in legs.items():
+        for rank, hit in enumerate(hits, start=1):
+            entry = by_chunk.setdefault(hit.chunk_id, RankedSource(hit=hit, score=0.0))
+            entry.score += 1.0 / (RRF_K + rank)
+            entry.matched_by.add(leg)
+    by_source: dict[tuple[str, str], RankedSource] = {}
+    for entry in sorted(by_chunk.values(), key=lambda e: e.score, reverse=True):
+        key = (entry.hit.source_type, entry.hit.external_id)
+        best = by_source.get(key)
+        if best is None:
+            by_source[key] = entry
+        else:
+            best.matched_by |= entry.matched_by
+    return sorted(by_source.values(), key=lambda e: e.score, reverse=True)

@@ -1,0 +1,41 @@
+"""Settings of the RAG service."""
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import CommonSettings
+
+
+class RagSettings(CommonSettings):
+    """Listen address, the connectors address, chunking, embeddings and search."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    listen_address: str = "127.0.0.1:50052"
+    connectors_address: str = "127.0.0.1:50051"
+    rpc_timeout_seconds: float = 30.0
+
+    # Chunk sizes in the embedding model's tokens; see services/rag/chunking.py.
+    chunk_max_tokens: int | None = None
+    chunk_overlap_tokens: int | None = None
+    feed_page_size: int = 200
+
+    embedding_batch_size: int = 32
+    embedding_max_attempts: int = 3
+    embedding_retry_seconds: float = 30.0
+    embedding_claim_stale_seconds: float = 600.0
+
+    search_candidates: int = 50
+    search_default_limit: int = 8
+    search_max_limit: int = 50
+    hnsw_ef_search: int = 100
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL")
+    )
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_embedding_dimensions: int | None = None
+    openai_answer_model: str = "gpt-4o-mini"
