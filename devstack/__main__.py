@@ -63,6 +63,7 @@ def _run_demo(base_url: str, config: StackConfig, question: str) -> None:
 def main() -> int:
     args = _parse()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = StackConfig(
         data_dir=args.data_dir,
         log_dir=args.data_dir / "logs",
@@ -92,6 +93,7 @@ def main() -> int:
         log.error("%s", exc)
         return 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         log.info("stopping every process")
         stack.stop()
     return 0

@@ -57,23 +57,23 @@ def select_project(api: ApiSession, name: str) -> str:
     return str(project["id"])
 
 
-def sync_and_wait(
-    api: ApiSession, connector: str, timeout_seconds: float = 600.0
-) -> dict[str, Any]:
+def sync_and_wait(api: ApiSession, connector: str, timeout_seconds: float = 600.0) -> dict[str, Any]:
     """Start a sync, wait for it to finish and return the finished run."""
     run = api.post(f"/jobs/{connector}/sync", {"mode": "incremental"}, expected=202)
+    return wait_for_run(api, run["run_id"], timeout_seconds)
+
+
+def wait_for_run(api: ApiSession, run_id: str, timeout_seconds: float = 600.0) -> dict[str, Any]:
+    """Poll a sync run until it leaves `running`; raise unless it succeeded."""
     deadline = time.monotonic() + timeout_seconds
+    run = api.get(f"/jobs/runs/{run_id}")
     while run["status"] == "running":
         if time.monotonic() > deadline:
-            raise MainJobError(
-                f"sync run {run['run_id']} still running after {timeout_seconds} s"
-            )
+            raise MainJobError(f"sync run {run_id} still running after {timeout_seconds} s")
         time.sleep(0.5)
-        run = api.get(f"/jobs/runs/{run['run_id']}")
+        run = api.get(f"/jobs/runs/{run_id}")
     if run["status"] != "succeeded":
-        raise MainJobError(
-            f"sync run {run['run_id']} ended {run['status']}: {run['error']}"
-        )
+        raise MainJobError(f"sync run {run_id} ended {run['status']}: {run['error']}")
     return dict(run)
 
 

@@ -33,7 +33,7 @@ class StackConfig:
     chatwoot_limit: int | None = None
     owner_username: str = "owner"
     owner_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    chatwoot_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    chatwoot_token: str = field(default_factory=lambda: secrets.token_hex(16))
     internal_token_secret: str = field(
         default_factory=lambda: secrets.token_urlsafe(32)
     )
