@@ -1,1 +1,1 @@
-"""Local stack: Postgres, the services, the gateway and source-API fakes as processes."""
+"""Local stack: Postgres, services, gateway and source-API fakes as processes."""

@@ -57,19 +57,25 @@ def select_project(api: ApiSession, name: str) -> str:
     return str(project["id"])
 
 
-def sync_and_wait(api: ApiSession, connector: str, timeout_seconds: float = 600.0) -> dict[str, Any]:
+def sync_and_wait(
+    api: ApiSession, connector: str, timeout_seconds: float = 600.0
+) -> dict[str, Any]:
     """Start a sync, wait for it to finish and return the finished run."""
     run = api.post(f"/jobs/{connector}/sync", {"mode": "incremental"}, expected=202)
     return wait_for_run(api, run["run_id"], timeout_seconds)
 
 
-def wait_for_run(api: ApiSession, run_id: str, timeout_seconds: float = 600.0) -> dict[str, Any]:
+def wait_for_run(
+    api: ApiSession, run_id: str, timeout_seconds: float = 600.0
+) -> dict[str, Any]:
     """Poll a sync run until it leaves `running`; raise unless it succeeded."""
     deadline = time.monotonic() + timeout_seconds
     run = api.get(f"/jobs/runs/{run_id}")
     while run["status"] == "running":
         if time.monotonic() > deadline:
-            raise MainJobError(f"sync run {run_id} still running after {timeout_seconds} s")
+            raise MainJobError(
+                f"sync run {run_id} still running after {timeout_seconds} s"
+            )
         time.sleep(0.5)
         run = api.get(f"/jobs/runs/{run_id}")
     if run["status"] != "succeeded":
@@ -82,7 +88,8 @@ def format_answer(result: dict[str, Any]) -> str:
     lines = [result["answer"], "", "Citations:"]
     for citation in result["citations"]:
         lines.append(
-            f"  [{citation['number']}] {citation['title']} ({citation['source_type']} {citation['external_id']})"
+            f"  [{citation['number']}] {citation['title']}"
+            f" ({citation['source_type']} {citation['external_id']})"
         )
     stats = result["stats"]
     lines.append("")

@@ -87,7 +87,8 @@ def require_free(port: int) -> None:
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", port)) == 0:
             raise StackError(
-                f"port {port} on 127.0.0.1 is in use; stop what holds it or pick another"
+                f"port {port} on 127.0.0.1 is in use;"
+                " stop what holds it or pick another"
             )
 
 

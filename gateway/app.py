@@ -103,7 +103,8 @@ async def _guarded(
                 errors.error_body(
                     request,
                     "kag_disabled",
-                    "legacy /kag routes are disabled (LIGHTRAG_ONLY=1); use /lightrag/query",
+                    "legacy /kag routes are disabled (LIGHTRAG_ONLY=1);"
+                    " use /lightrag/query",
                 ),
                 status_code=410,
             )
@@ -116,7 +117,8 @@ async def _guarded(
             errors.error_body(
                 request,
                 "request_too_large",
-                f"request body is {length} bytes; the limit is {settings.max_request_body_bytes}",
+                f"request body is {length} bytes;"
+                f" the limit is {settings.max_request_body_bytes}",
             ),
             status_code=413,
         )

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
+from gateway.settings import GatewaySettings
 from gen.auth.v1 import auth_pb2_grpc
 from gen.connectors.v1 import connectors_pb2_grpc
 from gen.rag.v1 import rag_pb2_grpc
-from gateway.settings import GatewaySettings
 from services.common.grpc_client import create_channel
 
 

@@ -50,7 +50,11 @@ def gateway_metadata(request: Request) -> tuple[tuple[str, str], ...]:
 
 
 async def current_session(request: Request) -> Session:
-    """Resolve the session cookie; 401 without a live session, 403 on a bad CSRF pair."""
+    """Resolve the session cookie: 401 without a live session, 403 on a bad CSRF pair.
+
+    Session lookups go to the auth service on every request, so a revoked or
+    expired session is rejected at once.
+    """
     settings = settings_of(request)
     token = request.cookies.get(settings.session_cookie)
     if not token:

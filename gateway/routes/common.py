@@ -10,7 +10,6 @@ from google.protobuf.message import Message
 from gateway.clients import ServiceClients
 from gateway.settings import GatewaySettings
 
-
 INT64_TYPES = {
     FieldDescriptor.TYPE_INT64,
     FieldDescriptor.TYPE_UINT64,

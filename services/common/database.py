@@ -13,7 +13,7 @@ ConnectionInit = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
 def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL server under data_dir and return its DSN.
+    """Start or reuse the embedded PostgreSQL under data_dir and return its DSN.
 
     The server listens on a Unix socket inside the data folder only. It keeps
     running after this process exits, so every service of a local stack shares

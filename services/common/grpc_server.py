@@ -1,4 +1,4 @@
-"""gRPC server plumbing: internal-token check, domain-error mapping, health, shutdown."""
+"""gRPC server plumbing: internal tokens, domain-error mapping, health, shutdown."""
 
 import asyncio
 import signal
@@ -166,7 +166,7 @@ async def set_serving(
 
 
 async def wait_for_termination(server: grpc.aio.Server, grace_seconds: float) -> None:
-    """Serve until SIGTERM or SIGINT, then stop with a grace period for running calls."""
+    """Serve until SIGTERM or SIGINT, then stop, giving running calls a grace period."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

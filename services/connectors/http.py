@@ -73,7 +73,7 @@ class SourceHttp:
         self.rate_limited = 0
 
     async def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
-        """Send one request, retrying transient failures, and return the decoded body."""
+        """Send a request, retrying transient failures, and return the decoded body."""
         attempt = 1
         while True:
             try:

@@ -88,7 +88,8 @@ async def insert_run(
     """Insert a running run; return None when one is already running."""
     row = await conn.fetchrow(
         "INSERT INTO connectors.sync_runs"
-        " (project_id, connector, mode, external_ids, status, lease_holder, lease_expires_at)"
+        " (project_id, connector, mode, external_ids, status, lease_holder,"
+        " lease_expires_at)"
         " VALUES ($1, $2, $3, $4, 'running', $5, now() + make_interval(secs => $6))"
         " ON CONFLICT (project_id, connector) WHERE status = 'running' DO NOTHING"
         " RETURNING *",
@@ -155,7 +156,8 @@ async def finish_run(
 ) -> bool:
     """Close a run we hold; return False when it was taken from us meanwhile."""
     result = await conn.execute(
-        "UPDATE connectors.sync_runs SET status = $3, finished_at = now(), counts = $4::jsonb,"
+        "UPDATE connectors.sync_runs SET status = $3, finished_at = now(), counts ="
+        " $4::jsonb,"
         " error = $5 WHERE id = $1 AND lease_holder = $2 AND status = 'running'",
         uuid.UUID(run.id),
         run.lease_holder,
@@ -212,7 +214,8 @@ async def record_failure(
         "INSERT INTO connectors.connector_sync_state AS s"
         " (project_id, connector, last_error, last_error_at, retry_count, last_run_id)"
         " VALUES ($1, $2, $3, now(), 1, $4)"
-        " ON CONFLICT (project_id, connector) DO UPDATE SET last_error = EXCLUDED.last_error,"
+        " ON CONFLICT (project_id, connector) DO UPDATE SET last_error ="
+        " EXCLUDED.last_error,"
         " last_error_at = now(), retry_count = s.retry_count + 1,"
         " last_run_id = EXCLUDED.last_run_id, updated_at = now()",
         uuid.UUID(project_id),
@@ -230,7 +233,8 @@ async def list_states(
     running = {
         row["connector"]: _run_from(row, already_running=True)
         for row in await conn.fetch(
-            "SELECT * FROM connectors.sync_runs WHERE project_id = $1 AND status = 'running'",
+            "SELECT * FROM connectors.sync_runs WHERE project_id = $1 AND status ="
+            " 'running'",
             project,
         )
     }
@@ -264,7 +268,8 @@ async def allocate_sequences(
     transaction that commits later always holds higher numbers.
     """
     last = await conn.fetchval(
-        "INSERT INTO connectors.change_sequences AS s (project_id, last_seq) VALUES ($1, $2)"
+        "INSERT INTO connectors.change_sequences AS s (project_id, last_seq) VALUES"
+        " ($1, $2)"
         " ON CONFLICT (project_id) DO UPDATE SET last_seq = s.last_seq + $2"
         " RETURNING last_seq",
         uuid.UUID(project_id),

@@ -54,7 +54,8 @@ class SyncBodies:
 
     async def _run_chatwoot(self, run: SyncRun, progress: Progress) -> dict[str, int]:
         settings = self._settings
-        assert settings.chatwoot_api_token and settings.chatwoot_base_url
+        assert settings.chatwoot_api_token is not None
+        assert settings.chatwoot_base_url is not None
         policy = RetryPolicy(
             settings.http_max_attempts,
             settings.http_backoff_base_seconds,

@@ -58,7 +58,10 @@ class EmbeddingJob:
         self._worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def run(self, project_id: str, max_chunks: int = 0) -> EmbeddingCounts:
-        """Embed pending chunks until none is due, max_chunks is reached or the provider fails."""
+        """Embed pending chunks until none is due or max_chunks is reached.
+
+        A provider outage ends the run early; the counts say what was done.
+        """
         started = time.perf_counter()
         counts = EmbeddingCounts()
         while max_chunks <= 0 or counts.embedded + counts.failed < max_chunks:

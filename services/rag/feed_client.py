@@ -25,7 +25,7 @@ class FeedClient:
     async def iter_pages(
         self, caller: Principal, after_sequence: int, page_size: int
     ) -> AsyncIterator[tuple[list[SourceDocument], int]]:
-        """Yield (documents, last sequence of the page) until the feed is read to its end."""
+        """Yield (documents, last sequence of the page) until the feed is read fully."""
         principal = service_principal("rag", caller.project_id, caller.request_id)
         while True:
             response = await self._stub.ReadChanges(

@@ -1,4 +1,4 @@
-"""Answering a question: hybrid search, an answer with citations, and a query run record."""
+"""Answering questions: hybrid search, a cited answer and a query run record."""
 
 import re
 import time
@@ -50,7 +50,7 @@ class LlmAnswers:
 
 
 class QueryService:
-    """Answers questions for one project and records every query, failed ones included."""
+    """Answers questions for a project and records every query, failed ones too."""
 
     def __init__(
         self,

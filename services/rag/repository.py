@@ -55,7 +55,8 @@ async def save_index_cursor(
     await conn.execute(
         "INSERT INTO rag.index_cursors AS c (project_id, last_sequence) VALUES ($1, $2)"
         " ON CONFLICT (project_id) DO UPDATE SET"
-        " last_sequence = greatest(c.last_sequence, EXCLUDED.last_sequence), updated_at = now()",
+        " last_sequence = greatest(c.last_sequence, EXCLUDED.last_sequence),"
+        " updated_at = now()",
         uuid.UUID(project_id),
         sequence,
     )
@@ -75,13 +76,15 @@ async def upsert_document(
     deleted: bool,
 ) -> None:
     await conn.execute(
-        "INSERT INTO rag.rag_documents AS d (project_id, source_type, external_id, title, url,"
+        "INSERT INTO rag.rag_documents AS d (project_id, source_type, external_id,"
+        " title, url,"
         " source_updated_at, indexed_sequence, chunk_count, deleted_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END)"
         " ON CONFLICT (project_id, source_type, external_id) DO UPDATE SET"
         " title = EXCLUDED.title, url = EXCLUDED.url,"
         " source_updated_at = EXCLUDED.source_updated_at,"
-        " indexed_sequence = EXCLUDED.indexed_sequence, chunk_count = EXCLUDED.chunk_count,"
+        " indexed_sequence = EXCLUDED.indexed_sequence, chunk_count ="
+        " EXCLUDED.chunk_count,"
         " deleted_at = EXCLUDED.deleted_at, indexed_at = now()",
         uuid.UUID(project_id),
         source_type,
@@ -109,13 +112,17 @@ async def replace_chunks(
     """
     project = uuid.UUID(project_id)
     rows = await conn.fetch(
-        "INSERT INTO rag.rag_chunks AS c (project_id, source_type, external_id, chunk_index,"
+        "INSERT INTO rag.rag_chunks AS c (project_id, source_type, external_id,"
+        " chunk_index,"
         " text, token_count, content_hash)"
-        " SELECT $1, $2, $3, * FROM unnest($4::int[], $5::text[], $6::int[], $7::text[])"
+        " SELECT $1, $2, $3, * FROM unnest($4::int[], $5::text[], $6::int[],"
+        " $7::text[])"
         " ON CONFLICT (project_id, source_type, external_id, chunk_index) DO UPDATE SET"
         " text = EXCLUDED.text, token_count = EXCLUDED.token_count,"
-        " content_hash = EXCLUDED.content_hash, embedding = NULL, embedding_model = NULL,"
-        " embedding_dim = NULL, embedding_status = 'pending', attempts = 0, last_error = NULL,"
+        " content_hash = EXCLUDED.content_hash, embedding = NULL, embedding_model ="
+        " NULL,"
+        " embedding_dim = NULL, embedding_status = 'pending', attempts = 0, last_error"
+        " = NULL,"
         " next_attempt_at = NULL, embedded_at = NULL, updated_at = now()"
         " WHERE c.content_hash IS DISTINCT FROM EXCLUDED.content_hash"
         " RETURNING (xmax = 0) AS inserted",
@@ -128,8 +135,10 @@ async def replace_chunks(
         [chunk.content_hash for chunk in chunks],
     )
     deleted = await conn.fetchval(
-        "WITH gone AS (DELETE FROM rag.rag_chunks WHERE project_id = $1 AND source_type = $2"
-        " AND external_id = $3 AND chunk_index >= $4 RETURNING 1) SELECT count(*) FROM gone",
+        "WITH gone AS (DELETE FROM rag.rag_chunks WHERE project_id = $1 AND"
+        " source_type = $2"
+        " AND external_id = $3 AND chunk_index >= $4 RETURNING 1) SELECT count(*) FROM"
+        " gone",
         project,
         source_type,
         external_id,
@@ -183,8 +192,10 @@ async def store_embeddings(
 ) -> int:
     """Store vectors for claimed chunks and mark them ready; return rows written."""
     result = await conn.executemany(
-        "UPDATE rag.rag_chunks SET embedding = $2, embedding_model = $3, embedding_dim = $4,"
-        " embedding_status = 'ready', last_error = NULL, embedded_at = now(), updated_at = now()"
+        "UPDATE rag.rag_chunks SET embedding = $2, embedding_model = $3, embedding_dim"
+        " = $4,"
+        " embedding_status = 'ready', last_error = NULL, embedded_at = now(),"
+        " updated_at = now()"
         " WHERE id = $1 AND claimed_by = $5 AND embedding_status = 'processing'",
         [
             (chunk_id, np.asarray(vector, dtype=np.float32), model, dimension, worker)
@@ -229,7 +240,8 @@ async def chunk_status_counts(
     conn: asyncpg.Connection, project_id: str
 ) -> dict[str, int]:
     rows = await conn.fetch(
-        "SELECT embedding_status, count(*) AS n FROM rag.rag_chunks WHERE project_id = $1"
+        "SELECT embedding_status, count(*) AS n FROM rag.rag_chunks WHERE project_id ="
+        " $1"
         " GROUP BY embedding_status",
         uuid.UUID(project_id),
     )
@@ -270,11 +282,14 @@ async def vector_search(
     await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
     await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
     rows = await conn.fetch(
-        "SELECT * FROM (SELECT c.id, c.source_type, c.external_id, c.chunk_index, c.text,"
+        "SELECT * FROM (SELECT c.id, c.source_type, c.external_id, c.chunk_index,"
+        " c.text,"
         f" d.title, d.url, c.embedding::vector({dim}) <=> $2::vector({dim}) AS distance"
-        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id, source_type,"
+        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id,"
+        " source_type,"
         " external_id)"
-        f" WHERE c.project_id = $1 AND c.embedding_dim = {dim} AND c.embedding_model = $3"
+        f" WHERE c.project_id = $1 AND c.embedding_dim = {dim} AND c.embedding_model ="
+        " $3"
         " AND c.embedding_status = 'ready'"
         " AND (cardinality($4::text[]) = 0 OR c.source_type = ANY($4::text[]))"
         f" ORDER BY c.embedding::vector({dim}) <=> $2::vector({dim}) LIMIT $5) hits"
@@ -306,9 +321,11 @@ async def fulltext_search(
     rows = await conn.fetch(
         "WITH q AS (SELECT nullif(replace(websearch_to_tsquery('russian',"
         " translate($2, 'ёЁ', 'еЕ'))::text, ' & ', ' | '), '')::tsquery AS query)"
-        " SELECT c.id, c.source_type, c.external_id, c.chunk_index, c.text, d.title, d.url,"
+        " SELECT c.id, c.source_type, c.external_id, c.chunk_index, c.text, d.title,"
+        " d.url,"
         " ts_rank_cd(c.search_tsv, q.query) AS rank"
-        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id, source_type,"
+        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id,"
+        " source_type,"
         " external_id), q"
         " WHERE q.query IS NOT NULL AND c.project_id = $1 AND c.search_tsv @@ q.query"
         " AND (cardinality($3::text[]) = 0 OR c.source_type = ANY($3::text[]))"
@@ -353,9 +370,12 @@ async def insert_query_run(
 ) -> str:
     """Record one query, failed ones included; return its id."""
     value = await conn.fetchval(
-        "INSERT INTO rag.lightrag_query_runs (project_id, user_id, question, mode, status,"
-        " duration_ms, trace_id, request_id, evidence_count, vector_available, answer_method,"
-        " error_code, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO rag.lightrag_query_runs (project_id, user_id, question, mode,"
+        " status,"
+        " duration_ms, trace_id, request_id, evidence_count, vector_available,"
+        " answer_method,"
+        " error_code, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+        " $12, $13)"
         " RETURNING id",
         uuid.UUID(project_id),
         user_id,

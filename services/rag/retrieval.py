@@ -59,7 +59,8 @@ def validate(request: SearchRequest, max_limit: int) -> SearchRequest:
         raise InvalidQuery("question must not be empty")
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidQuery(
-            f"question is {len(question)} characters; the maximum is {MAX_QUESTION_CHARS}"
+            f"question is {len(question)} characters;"
+            f" the maximum is {MAX_QUESTION_CHARS}"
         )
     if request.mode not in MODES:
         raise InvalidQuery(

@@ -3,8 +3,10 @@
 import asyncio
 
 import asyncpg
+import pytest
 
 from services.connectors import repository
+from services.connectors.errors import SyncRunNotFound
 from services.connectors.runs import SyncRunner
 from tests.connectors.conftest import PROJECT
 
@@ -30,14 +32,19 @@ async def test_concurrent_starts_create_one_run(connectors_pool: asyncpg.Pool) -
     runner = SyncRunner(connectors_pool, lease_seconds=30, heartbeat_seconds=10)
 
     runs = await asyncio.gather(
-        *(runner.start(PROJECT, "chatwoot", "incremental", [], _never_ending) for _ in range(5))
+        *(
+            runner.start(PROJECT, "chatwoot", "incremental", [], _never_ending)
+            for _ in range(5)
+        )
     )
     await runner.stop()
 
     assert len({run.id for run in runs}) == 1
 
 
-async def test_expired_lease_is_abandoned_and_replaced(connectors_pool: asyncpg.Pool) -> None:
+async def test_expired_lease_is_abandoned_and_replaced(
+    connectors_pool: asyncpg.Pool,
+) -> None:
     dead = SyncRunner(connectors_pool, lease_seconds=0.2, heartbeat_seconds=60)
     crashed = await dead.start(PROJECT, "chatwoot", "incremental", [], _never_ending)
     # The process "dies": its task stops without closing the run.
@@ -51,7 +58,9 @@ async def test_expired_lease_is_abandoned_and_replaced(connectors_pool: asyncpg.
         )
     live = SyncRunner(connectors_pool, lease_seconds=30, heartbeat_seconds=10)
 
-    replacement = await live.start(PROJECT, "chatwoot", "incremental", [], _never_ending)
+    replacement = await live.start(
+        PROJECT, "chatwoot", "incremental", [], _never_ending
+    )
     abandoned = await live.get(PROJECT, crashed.id)
     await live.stop()
 
@@ -78,9 +87,5 @@ async def test_unknown_run_id_is_not_found(connectors_pool: asyncpg.Pool) -> Non
     runner = SyncRunner(connectors_pool, lease_seconds=30, heartbeat_seconds=10)
 
     for run_id in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
-        try:
+        with pytest.raises(SyncRunNotFound):
             await runner.get(PROJECT, run_id)
-        except Exception as exc:  # noqa: BLE001
-            assert type(exc).__name__ == "SyncRunNotFound"
-        else:
-            raise AssertionError(f"{run_id} was found")

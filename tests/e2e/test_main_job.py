@@ -3,7 +3,6 @@
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -35,7 +34,9 @@ def source() -> ChatwootStore:
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def stack(
+    postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
     import asyncio
 
     name = f"e2e_{uuid.uuid4().hex[:12]}"
@@ -64,7 +65,9 @@ def stack(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="module")
 def api(stack: RunningStack) -> main_job.ApiSession:
-    session = main_job.login(stack.gateway_url, stack.config.owner_username, stack.config.owner_password)
+    session = main_job.login(
+        stack.gateway_url, stack.config.owner_username, stack.config.owner_password
+    )
     main_job.select_project(session, "E2E")
     return session
 
@@ -85,8 +88,18 @@ def _raw_counts(stack: RunningStack) -> tuple[set[str], set[str]]:
     async def read() -> tuple[set[str], set[str]]:
         conn = await asyncpg.connect(stack.database_url)
         try:
-            conversations = {r[0] for r in await conn.fetch("SELECT external_id FROM connectors.cw_conversations")}
-            messages = {r[0] for r in await conn.fetch("SELECT external_id FROM connectors.cw_messages")}
+            conversations = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT external_id FROM connectors.cw_conversations"
+                )
+            }
+            messages = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT external_id FROM connectors.cw_messages"
+                )
+            }
         finally:
             await conn.close()
         return conversations, messages
@@ -101,7 +114,9 @@ def test_requests_without_session_get_401(stack: RunningStack) -> None:
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_post_without_csrf_token_gets_403(stack: RunningStack, api: main_job.ApiSession) -> None:
+def test_post_without_csrf_token_gets_403(
+    stack: RunningStack, api: main_job.ApiSession
+) -> None:
     cookies = api.client.cookies
     response = httpx.post(f"{stack.gateway_url}/jobs/chatwoot/sync", cookies=cookies)
     forged = httpx.post(
@@ -132,10 +147,17 @@ def test_sync_stores_every_conversation_and_message(
     assert conversations == {str(c.display_id) for c in source.conversations()}
     assert messages == expected_messages
     assert max(len(c.messages) for c in source.conversations()) > 20
-    assert {c.status for c in source.conversations()} == {"open", "resolved", "pending", "snoozed"}
+    assert {c.status for c in source.conversations()} == {
+        "open",
+        "resolved",
+        "pending",
+        "snoozed",
+    }
 
 
-def test_embeddings_leave_every_chunk_ready(api: main_job.ApiSession, embedded: dict) -> None:
+def test_embeddings_leave_every_chunk_ready(
+    api: main_job.ApiSession, embedded: dict
+) -> None:
     status = api.get("/lightrag/status")
 
     assert embedded["embedded"] > 0
@@ -149,7 +171,9 @@ def test_embeddings_leave_every_chunk_ready(api: main_job.ApiSession, embedded: 
 
 def _conversation_language(source: ChatwootStore) -> dict[str, str]:
     return {
-        str(c.display_id): "ru" if any(CYRILLIC.search(m.content or "") for m in c.messages) else "en"
+        str(c.display_id): "ru"
+        if any(CYRILLIC.search(m.content or "") for m in c.messages)
+        else "en"
         for c in source.conversations()
     }
 
@@ -159,7 +183,9 @@ def test_russian_question_finds_russian_dialogues(
 ) -> None:
     language = _conversation_language(source)
 
-    result = api.post("/lightrag/query", {"question": "Мне нужно заказать такси до ресторана"})
+    result = api.post(
+        "/lightrag/query", {"question": "Мне нужно заказать такси до ресторана"}
+    )
     top = [item["external_id"] for item in result["evidence"][:3]]
 
     assert len(top) == 3
@@ -173,10 +199,18 @@ def test_english_question_finds_banking_dialogues(
     api: main_job.ApiSession, embedded: dict, source: ChatwootStore
 ) -> None:
     language = _conversation_language(source)
-    banking = {str(c.display_id) for c in source.conversations() if language[str(c.display_id)] == "en"}
+    banking = {
+        str(c.display_id)
+        for c in source.conversations()
+        if language[str(c.display_id)] == "en"
+    }
 
     result = api.post(
-        "/lightrag/query", {"question": "How do I transfer money between my checking and savings accounts?"}
+        "/lightrag/query",
+        {
+            "question": "How do I transfer money between my checking"
+            " and savings accounts?"
+        },
     )
     top = [item["external_id"] for item in result["evidence"][:3]]
 
@@ -185,7 +219,9 @@ def test_english_question_finds_banking_dialogues(
     assert re.search(r"\[1\]", result["answer"])
 
 
-def test_unchanged_source_makes_no_embedding_call(api: main_job.ApiSession, embedded: dict) -> None:
+def test_unchanged_source_makes_no_embedding_call(
+    api: main_job.ApiSession, embedded: dict
+) -> None:
     second = main_job.sync_and_wait(api, "chatwoot")
     again = api.post("/jobs/embeddings/run")
 
@@ -195,7 +231,9 @@ def test_unchanged_source_makes_no_embedding_call(api: main_job.ApiSession, embe
     assert again["batches"] == 0
 
 
-def test_second_sync_request_returns_running_run(api: main_job.ApiSession, embedded: dict) -> None:
+def test_second_sync_request_returns_running_run(
+    api: main_job.ApiSession, embedded: dict
+) -> None:
     first = api.post("/jobs/chatwoot/sync", {"mode": "full"}, expected=202)
     second = api.post("/jobs/chatwoot/sync", {"mode": "full"}, expected=202)
     finished = main_job.wait_for_run(api, first["run_id"])

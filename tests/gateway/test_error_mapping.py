@@ -1,4 +1,4 @@
-"""The gateway maps every gRPC status of a real service call to the closest HTTP status."""
+"""The gateway maps each gRPC status of a real call to the closest HTTP status."""
 
 import asyncio
 from collections.abc import AsyncIterator

@@ -22,7 +22,8 @@ async def _insert_chunks(
         for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
             external_id = f"{source_type}-{i}"
             await conn.execute(
-                "INSERT INTO rag.rag_documents (project_id, source_type, external_id, title,"
+                "INSERT INTO rag.rag_documents (project_id, source_type, external_id,"
+                " title,"
                 " indexed_sequence, chunk_count) VALUES ($1, $2, $3, $4, 1, 1)",
                 uuid.UUID(project),
                 source_type,
@@ -30,9 +31,12 @@ async def _insert_chunks(
                 f"Document {external_id}",
             )
             await conn.execute(
-                "INSERT INTO rag.rag_chunks (project_id, source_type, external_id, chunk_index,"
-                " text, token_count, content_hash, embedding, embedding_model, embedding_dim,"
-                " embedding_status) VALUES ($1, $2, $3, 0, $4, 10, $5, $6, 'test-model', $7,"
+                "INSERT INTO rag.rag_chunks (project_id, source_type, external_id,"
+                " chunk_index,"
+                " text, token_count, content_hash, embedding, embedding_model,"
+                " embedding_dim,"
+                " embedding_status) VALUES ($1, $2, $3, 0, $4, 10, $5, $6,"
+                " 'test-model', $7,"
                 " 'ready')",
                 uuid.UUID(project),
                 source_type,

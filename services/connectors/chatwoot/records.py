@@ -70,7 +70,8 @@ def document_hash(conversation: JsonObject, messages: list[JsonObject]) -> str:
 
 def document_title(conversation: JsonObject) -> str:
     name = _contact_name(conversation) or "unknown contact"
-    return f"Conversation #{conversation.get('id')} with {name} ({conversation.get('status')})"
+    status = conversation.get("status")
+    return f"Conversation #{conversation.get('id')} with {name} ({status})"
 
 
 def section_from_message(message: JsonObject) -> dict[str, Any] | None:

@@ -43,12 +43,14 @@ async def upsert_contacts(
     written = await conn.fetch(
         "INSERT INTO connectors.cw_contacts AS c (project_id, external_id, name, email,"
         " phone_number, identifier, source_created_at, content_hash, raw)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[],"
         " $6::text[], $7::timestamptz[], $8::text[], $9::jsonb[])"
         " ON CONFLICT (project_id, external_id) DO UPDATE SET name = EXCLUDED.name,"
         " email = EXCLUDED.email, phone_number = EXCLUDED.phone_number,"
         " identifier = EXCLUDED.identifier,"
-        " source_created_at = coalesce(EXCLUDED.source_created_at, c.source_created_at),"
+        " source_created_at = coalesce(EXCLUDED.source_created_at,"
+        " c.source_created_at),"
         " content_hash = EXCLUDED.content_hash, raw = EXCLUDED.raw, synced_at = now()"
         " WHERE c.content_hash IS DISTINCT FROM EXCLUDED.content_hash"
         " RETURNING 1",
@@ -139,9 +141,11 @@ async def _upsert_conversation(
         "INSERT INTO connectors.cw_conversations AS c (project_id, external_id, status,"
         " inbox_id, contact_external_id, labels, source_created_at, source_updated_at,"
         " document_hash, change_seq, raw)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, ''), coalesce($10, 0), $11::jsonb)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, ''), coalesce($10, 0),"
+        " $11::jsonb)"
         " ON CONFLICT (project_id, external_id) DO UPDATE SET status = EXCLUDED.status,"
-        " inbox_id = EXCLUDED.inbox_id, contact_external_id = EXCLUDED.contact_external_id,"
+        " inbox_id = EXCLUDED.inbox_id, contact_external_id ="
+        " EXCLUDED.contact_external_id,"
         " labels = EXCLUDED.labels, source_created_at = EXCLUDED.source_created_at,"
         " source_updated_at = EXCLUDED.source_updated_at,"
         " document_hash = coalesce($9, c.document_hash),"
@@ -190,15 +194,18 @@ async def _upsert_messages(
     ]
     await conn.executemany(
         "INSERT INTO connectors.cw_messages AS m (project_id, external_id,"
-        " conversation_external_id, message_id, message_type, content, content_type, private,"
+        " conversation_external_id, message_id, message_type, content, content_type,"
+        " private,"
         " sender_type, sender_external_id, sender_name, source_created_at, raw)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)"
         " ON CONFLICT (project_id, external_id) DO UPDATE SET"
         " conversation_external_id = EXCLUDED.conversation_external_id,"
         " message_type = EXCLUDED.message_type, content = EXCLUDED.content,"
         " content_type = EXCLUDED.content_type, private = EXCLUDED.private,"
-        " sender_type = EXCLUDED.sender_type, sender_external_id = EXCLUDED.sender_external_id,"
-        " sender_name = EXCLUDED.sender_name, source_created_at = EXCLUDED.source_created_at,"
+        " sender_type = EXCLUDED.sender_type, sender_external_id ="
+        " EXCLUDED.sender_external_id,"
+        " sender_name = EXCLUDED.sender_name, source_created_at ="
+        " EXCLUDED.source_created_at,"
         " raw = EXCLUDED.raw, synced_at = now()"
         " WHERE m.raw IS DISTINCT FROM EXCLUDED.raw",
         rows,
@@ -209,7 +216,8 @@ async def _upsert_messages(
 async def load_changed_documents(
     conn: asyncpg.Connection, project_id: str, after_sequence: int, limit: int
 ) -> list[tuple[asyncpg.Record, list[asyncpg.Record]]]:
-    """Return conversations changed after a feed number, each with its messages in order."""
+    """Return conversations changed after a feed number, each with its messages in"
+    " order."""
     project = uuid.UUID(project_id)
     conversations = await conn.fetch(
         "SELECT external_id, status, labels, change_seq, deleted_at, raw,"
