@@ -1,5 +1,6 @@
 """The life of a service process: settings, logging, tracing, pool, server, shutdown."""
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +11,13 @@ import structlog
 
 from services.common import database, grpc_server
 from services.common.logging import configure_logging
-from services.common.migrations import apply_migrations
+from services.common.migrations import apply_migrations, migrations_current
 from services.common.settings import CommonSettings
 from services.common.telemetry import configure_tracing
 
 log = structlog.get_logger(__name__)
+
+HEALTH_INTERVAL_SECONDS = 5.0
 
 Register = Callable[[grpc.aio.Server, asyncpg.Pool], Awaitable[Sequence[str]]]
 
@@ -66,8 +69,33 @@ async def run_service(spec: ServiceSpec, settings: CommonSettings) -> None:
     await server.start()
     await grpc_server.set_serving(health, names, serving=True)
     log.info("server.started", address=spec.listen_address, port=port)
+    watcher = asyncio.create_task(_watch_health(spec, pool, health, names))
     try:
         await grpc_server.wait_for_termination(server, settings.shutdown_grace_seconds)
     finally:
+        watcher.cancel()
         await pool.close()
         log.info("server.stopped")
+
+
+async def database_ready(spec: ServiceSpec, pool: asyncpg.Pool) -> bool:
+    """Return True when a pooled connection answers and the migrations are current."""
+    try:
+        async with pool.acquire(timeout=HEALTH_INTERVAL_SECONDS) as conn:
+            return await migrations_current(conn, spec.schema, spec.migrations_dir)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        return False
+
+
+async def _watch_health(
+    spec: ServiceSpec, pool: asyncpg.Pool, health: object, names: Sequence[str]
+) -> None:
+    """Keep the health status in step with the database: SERVING only while it works."""
+    serving = True
+    while True:
+        await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+        ready = await database_ready(spec, pool)
+        if ready != serving:
+            log.warning("health.changed", serving=ready)
+            await grpc_server.set_serving(health, names, serving=ready)
+            serving = ready

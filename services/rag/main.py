@@ -12,7 +12,11 @@ from pgvector.asyncpg import register_vector
 from gen.rag.v1 import rag_pb2, rag_pb2_grpc
 from services.common.grpc_client import create_channel
 from services.common.runtime import ServiceSpec, run_service
-from services.rag.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
+from services.rag.chunking import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_OVERLAP_TOKENS,
+    Utf8ByteBound,
+)
 from services.rag.embedding import EmbeddingProvider, build_provider
 from services.rag.embedding_job import EmbeddingJob, EmbeddingPolicy
 from services.rag.feed_client import FeedClient
@@ -38,6 +42,24 @@ def build_provider_from(settings: RagSettings) -> EmbeddingProvider:
     )
 
 
+# With OpenAI the chunker counts UTF-8 bytes, an upper bound on BPE tokens:
+# 1,200 bytes are about 300 English tokens (fewer for Cyrillic), far below the
+# 8,191-token input limit while keeping chunks as focused as the local ones.
+OPENAI_MAX_BYTES = 1200
+OPENAI_OVERLAP_BYTES = 240
+
+
+def chunk_sizes(settings: RagSettings, provider: EmbeddingProvider) -> ChunkSizes:
+    """Return the configured chunk sizes, or defaults for the provider's tokenizer."""
+    counts_bytes = isinstance(provider.tokenizer, Utf8ByteBound)
+    default_max = OPENAI_MAX_BYTES if counts_bytes else DEFAULT_MAX_TOKENS
+    default_overlap = OPENAI_OVERLAP_BYTES if counts_bytes else DEFAULT_OVERLAP_TOKENS
+    return ChunkSizes(
+        settings.chunk_max_tokens or default_max,
+        settings.chunk_overlap_tokens or default_overlap,
+    )
+
+
 def build_servicer(pool: asyncpg.Pool, settings: RagSettings) -> RagServicer:
     """Wire the indexer, embeddings job and query service of one process."""
     provider = build_provider_from(settings)
@@ -46,10 +68,7 @@ def build_servicer(pool: asyncpg.Pool, settings: RagSettings) -> RagServicer:
         settings.connectors_address, settings.grpc_max_message_bytes
     )
     feed = FeedClient(channel, secret, settings.rpc_timeout_seconds)
-    sizes = ChunkSizes(
-        settings.chunk_max_tokens or DEFAULT_MAX_TOKENS,
-        settings.chunk_overlap_tokens or DEFAULT_OVERLAP_TOKENS,
-    )
+    sizes = chunk_sizes(settings, provider)
     indexer = Indexer(pool, feed, provider.tokenizer, sizes, settings.feed_page_size)
     policy = EmbeddingPolicy(
         batch_size=min(settings.embedding_batch_size, provider.max_batch_size),
