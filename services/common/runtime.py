@@ -24,7 +24,7 @@ Register = Callable[[grpc.aio.Server, asyncpg.Pool], Awaitable[Sequence[str]]]
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """What differs between services: name, schema, migrations, servicers, port."""
+    """The parts that differ between services: name, schema, servicers, port."""
 
     name: str
     schema: str
@@ -79,7 +79,7 @@ async def run_service(spec: ServiceSpec, settings: CommonSettings) -> None:
 
 
 async def database_ready(spec: ServiceSpec, pool: asyncpg.Pool) -> bool:
-    """Return True when a pooled connection answers and the migrations are current."""
+    """Return True when a pooled connection works and the migrations are current."""
     try:
         async with pool.acquire(timeout=HEALTH_INTERVAL_SECONDS) as conn:
             return await migrations_current(conn, spec.schema, spec.migrations_dir)

@@ -1,7 +1,7 @@
 """HTTP calls to source systems with bounded, jittered retries.
 
 Transient failures (429, 5xx, timeouts, dropped connections, a body that is not
-valid JSON) are retried with exponential backoff; a `Retry-After` header, in
+valid JSON) are retried with exponential backoff. A `Retry-After` header, in
 seconds or as an HTTP date, sets the wait instead, capped by the maximum
 backoff. Authentication failures and other 4xx answers are raised at once
 because repeating them cannot help.

@@ -1,4 +1,4 @@
-"""The connectors this service knows and how to run a sync of each."""
+"""The connectors this service supports and how to run a sync of each."""
 
 from collections.abc import Awaitable, Callable
 

@@ -1,7 +1,7 @@
 """The embeddings job: claim pending chunks in batches, embed them, store vectors.
 
 On failure: a provider outage puts the batch back to `pending` with a delay
-and ends the run, so an outage is not hammered; an input the provider rejects
+and ends the run, so an outage is not hammered. An input the provider rejects
 fails only that chunk. A chunk that has been tried `max_attempts` times is
 marked `failed` with the reason instead of being retried forever.
 """
@@ -60,7 +60,7 @@ class EmbeddingJob:
     async def run(self, project_id: str, max_chunks: int = 0) -> EmbeddingCounts:
         """Embed pending chunks until none is due or max_chunks is reached.
 
-        A provider outage ends the run early; the counts say what was done.
+        A provider outage ends the run early, and the counts record what was done.
         """
         started = time.perf_counter()
         counts = EmbeddingCounts()

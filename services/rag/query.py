@@ -65,7 +65,7 @@ class QueryService:
         self._max_limit = max_limit
 
     async def answer(self, caller: Principal, request: SearchRequest) -> QueryOutcome:
-        """Search, build the answer and store the query run."""
+        """Search, build a cited answer and store the query run."""
         project_id = caller.require_project()
         started = time.perf_counter()
         try:

@@ -75,7 +75,7 @@ def document_title(conversation: JsonObject) -> str:
 
 
 def section_from_message(message: JsonObject) -> dict[str, Any] | None:
-    """Return a document section for a message, or None when it holds no text."""
+    """Return a document section for a message, or None when it contains no text."""
     if message.get("message_type") == ACTIVITY_MESSAGE:
         return None
     text = clean_message_text(message.get("content"))
