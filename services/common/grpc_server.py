@@ -1,5 +1,7 @@
 """gRPC server plumbing: internal tokens, domain-error mapping, health, shutdown."""
 
+from __future__ import annotations
+
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -54,7 +56,7 @@ def rich_status_metadata(
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
-class InternalCallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class InternalCallInterceptor(grpc.aio.ServerInterceptor):
     """Verify the caller's internal token and turn domain errors into rich statuses."""
 
     def __init__(self, token_secret: str) -> None:
@@ -63,10 +65,10 @@ class InternalCallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def intercept_service(
         self,
         continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
         ],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
@@ -79,7 +81,9 @@ class InternalCallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
 
     def _wrap(self, inner: Any, method: str, public: bool) -> Any:
-        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def behavior(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> Any:
             token = None
             try:
                 if not public:
@@ -103,7 +107,7 @@ class InternalCallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 async def _abort_with(
-    context: grpc.aio.ServicerContext, exc: errors.DomainError, method: str
+    context: grpc.aio.ServicerContext[Any, Any], exc: errors.DomainError, method: str
 ) -> None:
     code = status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
@@ -115,7 +119,7 @@ async def _abort_with(
     )
 
 
-def _bearer(context: grpc.aio.ServicerContext) -> str:
+def _bearer(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     for key, value in context.invocation_metadata() or ():
         if (
             key == "authorization"

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import structlog
+
+from services.common.database import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,7 @@ def load_migrations(folder: Path) -> list[Migration]:
     return migrations
 
 
-async def apply_migrations(conn: asyncpg.Connection, schema: str, folder: Path) -> int:
+async def apply_migrations(conn: Connection, schema: str, folder: Path) -> int:
     """Apply the missing migrations of one schema; return how many were applied."""
     migrations = load_migrations(folder)
     async with conn.transaction():
@@ -80,9 +81,7 @@ async def apply_migrations(conn: asyncpg.Connection, schema: str, folder: Path) 
     return count
 
 
-async def migrations_current(
-    conn: asyncpg.Connection, schema: str, folder: Path
-) -> bool:
+async def migrations_current(conn: Connection, schema: str, folder: Path) -> bool:
     """Return True when every migration in folder is applied to schema."""
     latest = max((m.version for m in load_migrations(folder)), default=0)
     table = await conn.fetchval(
@@ -96,7 +95,7 @@ async def migrations_current(
     return applied is not None and applied >= latest
 
 
-async def _applied_checksums(conn: asyncpg.Connection, schema: str) -> dict[int, str]:
+async def _applied_checksums(conn: Connection, schema: str) -> dict[int, str]:
     rows = await conn.fetch(
         f'SELECT version, checksum FROM "{schema}".schema_migrations'
     )

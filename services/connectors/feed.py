@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.common.database import Connection
 from services.connectors.chatwoot import records
 from services.connectors.chatwoot import repository as chatwoot_repository
 
@@ -25,7 +26,7 @@ class FeedDocument:
 
 
 async def read_changes(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     after_sequence: int,
     limit: int,

@@ -1,6 +1,9 @@
 """gRPC servicer of the connectors service: proto in, domain call, proto out."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import grpc
@@ -45,7 +48,7 @@ def run_to_proto(run: repository.SyncRun) -> pb.SyncRun:
     )
 
 
-class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):  # type: ignore[misc]
+class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
     def __init__(
         self, pool: asyncpg.Pool, runner: SyncRunner, settings: ConnectorsSettings
     ) -> None:
@@ -55,7 +58,7 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):  # type
         self._bodies = sources.SyncBodies(pool, settings)
 
     async def StartSync(
-        self, request: pb.StartSyncRequest, context: grpc.aio.ServicerContext
+        self, request: pb.StartSyncRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SyncRun:
         """Start a sync of the caller's project, or return the one in progress."""
         principal = current_principal()
@@ -73,14 +76,16 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):  # type
         return run_to_proto(run)
 
     async def GetSyncRun(
-        self, request: pb.GetSyncRunRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetSyncRunRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SyncRun:
         """Return one sync run of the caller's project."""
         project_id = current_principal().require_project()
         return run_to_proto(await self._runner.get(project_id, request.run_id))
 
     async def ListConnectorStates(
-        self, request: pb.ListConnectorStatesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListConnectorStatesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.ListConnectorStatesResponse:
         """Return the state of every known connector of the caller's project."""
         project_id = current_principal().require_project()
@@ -101,7 +106,9 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):  # type
         )
 
     async def ReadChanges(
-        self, request: pb.ReadChangesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ReadChangesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.ReadChangesResponse:
         """Return documents changed after a feed number, oldest change first."""
         project_id = current_principal().require_project()

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from services.common.database import Connection
+
 STALE_RUN_ERROR = "lease expired: the process running this sync stopped"
 
 
@@ -59,7 +61,7 @@ def _run_from(row: asyncpg.Record, *, already_running: bool = False) -> SyncRun:
     )
 
 
-async def expire_stale_runs(conn: asyncpg.Connection, project_id: str) -> int:
+async def expire_stale_runs(conn: Connection, project_id: str) -> int:
     """Mark running runs whose lease expired as abandoned and record why."""
     rows = await conn.fetch(
         "UPDATE connectors.sync_runs SET status = 'abandoned', finished_at = now(),"
@@ -76,7 +78,7 @@ async def expire_stale_runs(conn: asyncpg.Connection, project_id: str) -> int:
 
 
 async def insert_run(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     project_id: str,
     connector: str,
@@ -104,7 +106,7 @@ async def insert_run(
 
 
 async def get_running_run(
-    conn: asyncpg.Connection, project_id: str, connector: str
+    conn: Connection, project_id: str, connector: str
 ) -> SyncRun | None:
     row = await conn.fetchrow(
         "SELECT * FROM connectors.sync_runs"
@@ -116,7 +118,7 @@ async def get_running_run(
 
 
 async def get_run(
-    conn: asyncpg.Connection, project_id: str, run_id: uuid.UUID
+    conn: Connection, project_id: str, run_id: uuid.UUID
 ) -> SyncRun | None:
     row = await conn.fetchrow(
         "SELECT * FROM connectors.sync_runs WHERE project_id = $1 AND id = $2",
@@ -127,7 +129,7 @@ async def get_run(
 
 
 async def renew_lease(
-    conn: asyncpg.Connection,
+    conn: Connection,
     run_id: str,
     holder: str,
     lease_seconds: float,
@@ -147,7 +149,7 @@ async def renew_lease(
 
 
 async def finish_run(
-    conn: asyncpg.Connection,
+    conn: Connection,
     run: SyncRun,
     *,
     status: str,
@@ -169,7 +171,7 @@ async def finish_run(
 
 
 async def load_cursor(
-    conn: asyncpg.Connection, project_id: str, connector: str
+    conn: Connection, project_id: str, connector: str
 ) -> dict[str, Any]:
     value = await conn.fetchval(
         "SELECT cursor FROM connectors.connector_sync_state"
@@ -181,7 +183,7 @@ async def load_cursor(
 
 
 async def record_success(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     connector: str,
     cursor: dict[str, Any],
@@ -203,7 +205,7 @@ async def record_success(
 
 
 async def record_failure(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     connector: str,
     error: str,
@@ -225,9 +227,7 @@ async def record_failure(
     )
 
 
-async def list_states(
-    conn: asyncpg.Connection, project_id: str
-) -> dict[str, ConnectorState]:
+async def list_states(conn: Connection, project_id: str) -> dict[str, ConnectorState]:
     """Return the saved state of every connector of a project, with any running run."""
     project = uuid.UUID(project_id)
     running = {
@@ -260,7 +260,7 @@ async def list_states(
 
 
 async def allocate_sequences(
-    conn: asyncpg.Connection, project_id: str, count: int
+    conn: Connection, project_id: str, count: int
 ) -> list[int]:
     """Reserve `count` change-feed numbers for the current transaction, in order.
 

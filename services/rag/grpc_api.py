@@ -1,5 +1,9 @@
 """gRPC servicer of the RAG service: proto in, domain call, proto out."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import asyncpg
 import grpc
 
@@ -14,7 +18,7 @@ from services.rag.query import QueryOutcome, QueryService
 from services.rag.retrieval import SearchRequest
 
 
-class RagServicer(rag_pb2_grpc.RagServiceServicer):  # type: ignore[misc]
+class RagServicer(rag_pb2_grpc.RagServiceServicer):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -32,7 +36,9 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):  # type: ignore[misc]
         self._default_limit = default_limit
 
     async def IndexChanges(
-        self, request: pb.IndexChangesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.IndexChangesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.IndexChangesResponse:
         """Index the caller's project's changed documents."""
         principal = current_principal()
@@ -40,7 +46,9 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):  # type: ignore[misc]
         return _index_to_proto(await self._indexer.index_changes(principal))
 
     async def RunEmbeddings(
-        self, request: pb.RunEmbeddingsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.RunEmbeddingsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.RunEmbeddingsResponse:
         """Index pending changes, then embed the project's pending chunks."""
         principal = current_principal()
@@ -62,7 +70,7 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):  # type: ignore[misc]
         )
 
     async def Query(
-        self, request: pb.QueryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.QueryRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.QueryResponse:
         """Answer a question with hybrid retrieval and numbered citations."""
         principal = current_principal()
@@ -76,7 +84,7 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):  # type: ignore[misc]
         return _query_to_proto(await self._queries.answer(principal, search))
 
     async def GetStatus(
-        self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetStatusResponse:
         """Return chunk counts by status, document counts, model and dimension."""
         project_id = current_principal().require_project()

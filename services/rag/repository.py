@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 import numpy as np
 
+from services.common.database import Connection
 from services.rag.chunking import Chunk
 
 EMBEDDING_STATUSES = ("pending", "processing", "ready", "failed", "skipped")
@@ -40,7 +41,7 @@ class ChunkHit:
     score: float
 
 
-async def load_index_cursor(conn: asyncpg.Connection, project_id: str) -> int:
+async def load_index_cursor(conn: Connection, project_id: str) -> int:
     value = await conn.fetchval(
         "SELECT last_sequence FROM rag.index_cursors WHERE project_id = $1",
         uuid.UUID(project_id),
@@ -48,9 +49,7 @@ async def load_index_cursor(conn: asyncpg.Connection, project_id: str) -> int:
     return int(value or 0)
 
 
-async def save_index_cursor(
-    conn: asyncpg.Connection, project_id: str, sequence: int
-) -> None:
+async def save_index_cursor(conn: Connection, project_id: str, sequence: int) -> None:
     """Advance the cursor; it never moves backwards, even if two indexers race."""
     await conn.execute(
         "INSERT INTO rag.index_cursors AS c (project_id, last_sequence) VALUES ($1, $2)"
@@ -63,7 +62,7 @@ async def save_index_cursor(
 
 
 async def upsert_document(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     *,
     source_type: str,
@@ -99,7 +98,7 @@ async def upsert_document(
 
 
 async def replace_chunks(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     source_type: str,
     external_id: str,
@@ -150,7 +149,7 @@ async def replace_chunks(
 
 
 async def claim_pending(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     *,
     limit: int,
@@ -182,7 +181,7 @@ async def claim_pending(
 
 
 async def store_embeddings(
-    conn: asyncpg.Connection,
+    conn: Connection,
     chunk_ids: Sequence[uuid.UUID],
     vectors: Sequence[Sequence[float]],
     *,
@@ -191,7 +190,7 @@ async def store_embeddings(
     worker: str,
 ) -> int:
     """Store vectors for claimed chunks and mark them ready; return rows written."""
-    result = await conn.executemany(
+    await conn.executemany(
         "UPDATE rag.rag_chunks SET embedding = $2, embedding_model = $3, embedding_dim"
         " = $4,"
         " embedding_status = 'ready', last_error = NULL, embedded_at = now(),"
@@ -202,12 +201,11 @@ async def store_embeddings(
             for chunk_id, vector in zip(chunk_ids, vectors, strict=True)
         ],
     )
-    del result
     return len(chunk_ids)
 
 
 async def mark_chunks(
-    conn: asyncpg.Connection,
+    conn: Connection,
     chunk_ids: Sequence[uuid.UUID],
     *,
     status: str,
@@ -227,7 +225,7 @@ async def mark_chunks(
     )
 
 
-async def count_pending(conn: asyncpg.Connection, project_id: str) -> int:
+async def count_pending(conn: Connection, project_id: str) -> int:
     value = await conn.fetchval(
         "SELECT count(*) FROM rag.rag_chunks WHERE project_id = $1"
         " AND embedding_status IN ('pending', 'processing')",
@@ -236,9 +234,7 @@ async def count_pending(conn: asyncpg.Connection, project_id: str) -> int:
     return int(value)
 
 
-async def chunk_status_counts(
-    conn: asyncpg.Connection, project_id: str
-) -> dict[str, int]:
+async def chunk_status_counts(conn: Connection, project_id: str) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT embedding_status, count(*) AS n FROM rag.rag_chunks WHERE project_id ="
         " $1"
@@ -250,7 +246,7 @@ async def chunk_status_counts(
     return counts
 
 
-async def document_counts(conn: asyncpg.Connection, project_id: str) -> dict[str, int]:
+async def document_counts(conn: Connection, project_id: str) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT source_type, count(*) AS n FROM rag.rag_documents"
         " WHERE project_id = $1 AND deleted_at IS NULL GROUP BY source_type",
@@ -260,7 +256,7 @@ async def document_counts(conn: asyncpg.Connection, project_id: str) -> dict[str
 
 
 async def vector_search(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     query_vector: Sequence[float],
     *,
@@ -304,7 +300,7 @@ async def vector_search(
 
 
 async def fulltext_search(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     question: str,
     *,
@@ -352,7 +348,7 @@ def _hit(row: asyncpg.Record, score: float) -> ChunkHit:
 
 
 async def insert_query_run(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     project_id: str,
     user_id: str,

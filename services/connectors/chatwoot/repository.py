@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.common.database import Connection
 from services.connectors.chatwoot import records
 from services.connectors.repository import allocate_sequences
 
@@ -22,7 +23,7 @@ class ConversationBatch:
 
 
 async def upsert_contacts(
-    conn: asyncpg.Connection, project_id: str, contacts: list[JsonObject]
+    conn: Connection, project_id: str, contacts: list[JsonObject]
 ) -> int:
     """Insert or update contacts whose content changed; return how many were written."""
     rows = []
@@ -60,7 +61,7 @@ async def upsert_contacts(
 
 
 async def stored_update_times(
-    conn: asyncpg.Connection, project_id: str, external_ids: list[str]
+    conn: Connection, project_id: str, external_ids: list[str]
 ) -> dict[str, float]:
     """Return the source updated_at stored for each of the given conversations."""
     rows = await conn.fetch(
@@ -73,7 +74,7 @@ async def stored_update_times(
 
 
 async def save_conversations(
-    conn: asyncpg.Connection, project_id: str, batch: ConversationBatch
+    conn: Connection, project_id: str, batch: ConversationBatch
 ) -> dict[str, int]:
     """Write one page of conversations and their messages; return counts.
 
@@ -103,7 +104,7 @@ async def save_conversations(
 
 
 async def _changed_documents(
-    conn: asyncpg.Connection, project_id: str, batch: ConversationBatch
+    conn: Connection, project_id: str, batch: ConversationBatch
 ) -> dict[str, str]:
     """Return the new document hash of every conversation whose document changed."""
     ids = [str(c["id"]) for c in batch.conversations]
@@ -129,7 +130,7 @@ async def _changed_documents(
 
 
 async def _upsert_conversation(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     conversation: JsonObject,
     new_hash: str | None,
@@ -166,7 +167,7 @@ async def _upsert_conversation(
 
 
 async def _upsert_messages(
-    conn: asyncpg.Connection,
+    conn: Connection,
     project_id: str,
     display_id: str,
     messages: list[JsonObject],
@@ -214,7 +215,7 @@ async def _upsert_messages(
 
 
 async def load_changed_documents(
-    conn: asyncpg.Connection, project_id: str, after_sequence: int, limit: int
+    conn: Connection, project_id: str, after_sequence: int, limit: int
 ) -> list[tuple[asyncpg.Record, list[asyncpg.Record]]]:
     """Return conversations changed after a feed number, each with its messages in"
     " order."""
