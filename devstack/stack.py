@@ -11,7 +11,7 @@ from devstack.processes import (
     wait_for_health,
     wait_for_port,
 )
-from services.common.database import start_embedded_postgres
+from services.common.database import start_embedded_postgres, stop_embedded_postgres
 
 CHATWOOT_ACCOUNT_ID = 1
 
@@ -70,7 +70,10 @@ class RunningStack:
         return f"http://127.0.0.1:{self.config.chatwoot_port}"
 
     def stop(self) -> None:
+        """Stop every process, and the embedded Postgres when this stack started it."""
         self.group.stop()
+        if self.config.database_url is None:
+            stop_embedded_postgres(self.config.data_dir)
 
 
 def _addresses(config: StackConfig) -> dict[str, str]:

