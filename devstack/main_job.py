@@ -8,7 +8,7 @@ import httpx
 
 
 class MainJobError(RuntimeError):
-    """A step of the main job got an unexpected answer from the gateway."""
+    """A step of the main job got an unexpected response from the gateway."""
 
 
 @dataclass

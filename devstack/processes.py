@@ -1,4 +1,4 @@
-"""Start and stop the stack's processes and wait until each one answers."""
+"""Start and stop the stack's processes and wait until each one responds."""
 
 import os
 import signal
@@ -104,7 +104,7 @@ def wait_for_port(group: ProcessGroup, port: int, timeout_seconds: float) -> Non
 
 
 def wait_for_health(group: ProcessGroup, base_url: str, timeout_seconds: float) -> None:
-    """Wait until the gateway's /health answers 200."""
+    """Wait until the gateway's /health returns 200."""
     deadline = time.monotonic() + timeout_seconds
     last = ""
     while time.monotonic() < deadline:

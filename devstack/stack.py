@@ -43,7 +43,7 @@ class StackConfig:
     def on_free_ports(
         cls, data_dir: Path, log_dir: Path, **kwargs: object
     ) -> "StackConfig":
-        """A config whose every port was free when it was chosen, for tests."""
+        """Build a config on ports that were free when chosen, for tests."""
         ports = {name: free_port() for name in ("connectors", "rag", "auth")}
         return cls(
             data_dir=data_dir,

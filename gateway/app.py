@@ -67,13 +67,13 @@ def _is_legacy_path(path: str) -> bool:
 
 
 def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id", "")
+    header_value = request.headers.get("x-request-id", "")
     if (
-        given
-        and len(given) <= REQUEST_ID_MAX_LENGTH
-        and given.replace("-", "").isalnum()
+        header_value
+        and len(header_value) <= REQUEST_ID_MAX_LENGTH
+        and header_value.replace("-", "").isalnum()
     ):
-        return given
+        return header_value
     return str(uuid.uuid4())
 
 
@@ -96,7 +96,7 @@ def _edge_middleware(
 async def _guarded(
     request: Request, call_next: Handler, settings: GatewaySettings
 ) -> Response:
-    """Answer legacy paths and oversized bodies before any route or authentication."""
+    """Reject legacy paths and oversized bodies before any route or authentication."""
     if _is_legacy_path(request.url.path):
         if settings.lightrag_only:
             return JSONResponse(

@@ -33,7 +33,7 @@ HTTP_STATUS_BY_REASON = {"active_project_required": 409}
 
 
 class ApiError(Exception):
-    """An error the gateway answers itself, with an HTTP status and a stable code."""
+    """An error the gateway returns itself, with an HTTP status and a stable code."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)

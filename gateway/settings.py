@@ -5,7 +5,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class GatewaySettings(BaseSettings):
-    """Where the services listen, cookies, CORS, limits and legacy routes."""
+    """Service addresses, cookies, CORS, limits and legacy routes of the gateway."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 

@@ -11,7 +11,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
 
-# What repository functions accept: a plain connection or one from a pool.
+# The connection type repository functions accept, plain or from a pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
 ConnectionInit = Callable[[asyncpg.Connection], Awaitable[None]]
 

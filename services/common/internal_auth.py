@@ -22,7 +22,7 @@ ROLE_RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3, "service": 4}
 
 @dataclass(frozen=True)
 class Principal:
-    """Who makes a call: a user acting in a project, or a service."""
+    """The caller of an RPC: a user acting in a project, or a service."""
 
     subject: str
     kind: str  # "user" or "service"

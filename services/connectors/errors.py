@@ -24,7 +24,7 @@ class InvalidSyncRequest(errors.InvalidArgument):
 
 
 class SourceError(ConnectorError):
-    """A source system rejected a request or answered something unusable."""
+    """A source system rejected a request or returned an unusable response."""
 
     code = "source_error"
     kind = "transient"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +69,11 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
         external_ids = [key.strip() for key in request.external_ids if key.strip()]
         if len(external_ids) != len(request.external_ids):
             raise InvalidSyncRequest("external_ids must not contain blank values")
+        unprintable = [key for key in external_ids if not key.isprintable()]
+        if unprintable:
+            raise InvalidSyncRequest(
+                f"external_ids must be printable text; rejected {unprintable[0]!r}"
+            )
         mode = (
             "targeted" if external_ids else MODE_NAMES.get(request.mode, "incremental")
         )
@@ -142,8 +148,6 @@ def _state_to_proto(
             lag_seconds=-1,
             configured=configured,
         )
-    import json
-
     running = state.running
     status = (
         "running"

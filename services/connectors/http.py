@@ -3,7 +3,7 @@
 Transient failures (429, 5xx, timeouts, dropped connections, a body that is not
 valid JSON) are retried with exponential backoff. A `Retry-After` header, in
 seconds or as an HTTP date, sets the wait instead, capped by the maximum
-backoff. Authentication failures and other 4xx answers are raised at once
+backoff. Authentication failures and other 4xx responses are raised at once
 because repeating them cannot help.
 """
 

@@ -2,9 +2,9 @@
 
 Concurrency: a partial unique index allows one running run per project and
 connector, so two requests (or two replicas) racing to start a sync get the
-same run. The process that inserted the run renews its lease on a heartbeat;
-if that process dies, the lease expires and the next read marks the run
-abandoned, so the state never stays `running`.
+same run. The process that inserted the run renews its lease on a heartbeat.
+If that process dies, the lease expires, and every read of runs or states
+first marks expired runs abandoned, so no read reports a dead run as running.
 """
 
 import asyncio

@@ -2,7 +2,7 @@
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 import structlog
@@ -11,6 +11,7 @@ from openai import AsyncOpenAI
 from services.common.errors import DomainError
 from services.common.internal_auth import Principal
 from services.common.telemetry import current_trace_id
+from services.common.text import strip_nul
 from services.rag import repository
 from services.rag.answer import (
     Answer,
@@ -68,6 +69,8 @@ class QueryService:
         """Search, build a cited answer and store the query run."""
         project_id = caller.require_project()
         started = time.perf_counter()
+        # Postgres text cannot hold NUL, and the question is stored with the run.
+        request = replace(request, question=strip_nul(request.question))
         try:
             request = validate(request, self._max_limit)
             result = await self._search.search(project_id, request)

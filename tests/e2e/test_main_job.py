@@ -241,3 +241,19 @@ def test_second_sync_request_returns_running_run(
     assert second["run_id"] == first["run_id"]
     assert second["already_running"] is True
     assert finished["status"] == "succeeded"
+
+
+def test_unprintable_external_id_gets_400(api: main_job.ApiSession) -> None:
+    response = api.client.post(
+        "/connectors/chatwoot/sync", json={"external_ids": ["1\u0000"]}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_sync_request"
+
+
+def test_unknown_connector_gets_404(api: main_job.ApiSession) -> None:
+    response = api.client.post("/connectors/salesforce/sync")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "connector_not_found"

@@ -150,3 +150,24 @@ async def test_failed_query_is_recorded(rag_pool, provider) -> None:
 
     assert run["status"] == "failed"
     assert run["error_code"] == "invalid_query"
+
+
+async def test_question_with_nul_is_answered(rag_pool, provider) -> None:
+    await _add_document(rag_pool, ["Клиент просит вернуть оплату за подписку"])
+    await _job(rag_pool, provider).run(PROJECT)
+    search = HybridSearch(rag_pool, provider, candidates=10, ef_search=40)
+    caller = Principal(
+        subject="u1", kind="user", role="member", project_id=PROJECT, request_id="r3"
+    )
+
+    outcome = await QueryService(rag_pool, search, None, 50).answer(
+        caller, SearchRequest(question="вернуть\u0000 оплату", limit=5)
+    )
+    async with rag_pool.acquire() as conn:
+        run = await conn.fetchrow(
+            "SELECT status, question FROM rag.lightrag_query_runs"
+        )
+
+    assert [item.external_id for item in outcome.evidence] == ["7"]
+    assert run["status"] == "ok"
+    assert run["question"] == "вернуть оплату"

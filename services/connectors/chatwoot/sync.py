@@ -1,6 +1,6 @@
 """One Chatwoot sync: contacts, then conversations with every message.
 
-A full sync pages through all conversations; an incremental one asks for the
+A full sync pages through all conversations; an incremental one requests the
 conversations updated since the last successful run (less an overlap). For
 each conversation whose `updated_at` differs from the stored one, every
 message is read by paging backwards, then the page is written in one
@@ -18,7 +18,7 @@ import asyncpg
 import structlog
 
 from services.connectors.chatwoot import records, repository
-from services.connectors.chatwoot.client import ChatwootClient
+from services.connectors.chatwoot.client import CONVERSATIONS_PAGE_SIZE, ChatwootClient
 from services.connectors.repository import record_success
 
 log = structlog.get_logger(__name__)
@@ -86,9 +86,9 @@ class ChatwootSync:
     async def _sync_updated_since(self, synced_until: float, *, force: bool) -> None:
         window = int(time.time() - synced_until + self._overlap_seconds) + 1
         conversations = await self._client.conversations_updated_within(window)
-        for start in range(0, len(conversations), 25):
+        for start in range(0, len(conversations), CONVERSATIONS_PAGE_SIZE):
             await self._sync_conversations(
-                conversations[start : start + 25], force=force
+                conversations[start : start + CONVERSATIONS_PAGE_SIZE], force=force
             )
 
     async def _sync_targeted(self, external_ids: list[str]) -> None:
