@@ -19,10 +19,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import QueryParams
 
 from fakes.chatwoot import finders
-from fakes.chatwoot.faults import FaultInjector, FaultPlan, RequestStats, install_faults
+from fakes.chatwoot.faults import chatwoot_injector, respond
 from fakes.chatwoot.models import JsonObject
 from fakes.chatwoot.serializers import Serializer
 from fakes.chatwoot.store import ChatwootStore
+from fakes.common.faults import FaultPlan, RequestStats, install_faults
 
 log = structlog.get_logger(__name__)
 
@@ -58,12 +59,12 @@ def create_app(
     control without HTTP.
     """
     app = FastAPI(title="Fake Chatwoot Application API", docs_url=None, redoc_url=None)
-    injector = FaultInjector(faults)
+    injector = chatwoot_injector(faults)
     stats = RequestStats()
     app.state.faults = injector
     app.state.stats = stats
     app.state.store = store
-    install_faults(app, injector, stats)
+    install_faults(app, injector, stats, respond)
     app.add_exception_handler(ChatwootError, _error_response)  # type: ignore[arg-type]
 
     def authorize(request: Request, account: str) -> None:

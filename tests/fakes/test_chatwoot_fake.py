@@ -16,7 +16,7 @@ import pytest
 from fakes.chatwoot import datasets
 from fakes.chatwoot.__main__ import build_store, parse_args
 from fakes.chatwoot.app import create_app
-from fakes.chatwoot.faults import FaultPlan
+from fakes.chatwoot.faults import FAULT_KINDS
 from fakes.chatwoot.models import (
     ACTIVITY,
     INCOMING,
@@ -24,6 +24,7 @@ from fakes.chatwoot.models import (
     AttachmentSpec,
 )
 from fakes.chatwoot.store import DELETED_MESSAGE_TEXT, ChatwootStore
+from fakes.common.faults import FaultPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_DATA = REPO_ROOT / ".." / "shared" / "data" / "real"
@@ -726,7 +727,7 @@ async def test_invalid_fault_plan_rejected(client: httpx.AsyncClient) -> None:
     assert bad_rate.status_code == 422
     assert unknown_field.status_code == 422
     with pytest.raises(ValueError, match="unknown fault kinds"):
-        FaultPlan(script=("404",))
+        FaultPlan(script=("404",)).check_kinds(FAULT_KINDS)
 
 
 # Loaders on the real files

@@ -1,0 +1,1 @@
+"""Pieces shared by the fakes of third-party APIs."""
