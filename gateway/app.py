@@ -14,7 +14,15 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from gateway import clients as service_clients
 from gateway import errors, metrics
-from gateway.routes import auth, connectors, lightrag, ops, projects
+from gateway.routes import (
+    auth,
+    connector_errors,
+    connectors,
+    crm,
+    lightrag,
+    ops,
+    projects,
+)
 from gateway.settings import GatewaySettings
 from services.common.telemetry import current_trace_id
 
@@ -42,7 +50,15 @@ def create_app(
     app = FastAPI(title="opsdesk gateway", version="1", lifespan=lifespan)
     app.state.settings = settings
     for prefix in ("", "/v1"):
-        for module in (ops, auth, projects, connectors, lightrag):
+        for module in (
+            ops,
+            auth,
+            projects,
+            connectors,
+            connector_errors,
+            crm,
+            lightrag,
+        ):
             app.include_router(module.router, prefix=prefix)
     app.add_exception_handler(grpc.aio.AioRpcError, errors.handle_rpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(errors.ApiError, errors.handle_api_error)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +32,8 @@ class ServiceSpec:
     register: Register
     listen_address: str
     pool_init: database.ConnectionInit | None = None
+    # Awaited at shutdown, before the pool closes; register may add to it.
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 async def prepare_database(spec: ServiceSpec, settings: CommonSettings) -> asyncpg.Pool:
@@ -74,6 +76,8 @@ async def run_service(spec: ServiceSpec, settings: CommonSettings) -> None:
         await grpc_server.wait_for_termination(server, settings.shutdown_grace_seconds)
     finally:
         watcher.cancel()
+        for stop in spec.on_shutdown:
+            await stop()
         await pool.close()
         log.info("server.stopped")
 

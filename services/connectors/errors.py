@@ -60,3 +60,11 @@ class SourceResponseInvalid(SourceError):
 class SourceRecordNotFound(SourceError):
     code = "source_record_not_found"
     kind = "not_found"
+
+
+class SourceRecordMissing(errors.NotFound):
+    code = "record_not_found"
+
+
+class ConnectorErrorNotFound(errors.NotFound):
+    code = "connector_error_not_found"

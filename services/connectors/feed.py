@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.common.database import Connection
+from services.connectors import documents
 from services.connectors.chatwoot import records
 from services.connectors.chatwoot import repository as chatwoot_repository
 
@@ -36,10 +37,41 @@ async def read_changes(
     rows = await chatwoot_repository.load_changed_documents(
         conn, project_id, after_sequence, limit
     )
-    return [
+    merged = [
         _conversation_document(row, messages, chatwoot_base_url)
         for row, messages in rows
     ]
+    stored = await documents.load_changed(conn, project_id, after_sequence, limit)
+    merged.extend(_stored_document(row) for row in stored)
+    merged.sort(key=lambda document: document.sequence)
+    return merged[:limit]
+
+
+def _stored_document(row: dict[str, Any]) -> FeedDocument:
+    sections = [
+        {
+            **section,
+            "created_at": datetime.fromisoformat(section["created_at"])
+            if section.get("created_at")
+            else None,
+        }
+        for section in _json_list(row["sections"])
+    ]
+    return FeedDocument(
+        source_type=row["source_type"],
+        external_id=row["external_id"],
+        title=row["title"],
+        url=row["url"],
+        updated_at=row["source_updated_at"],
+        deleted=row["deleted"],
+        sequence=row["change_seq"],
+        sections=sections,
+        metadata=_json(row["metadata"]),
+    )
+
+
+def _json_list(value: Any) -> list[dict[str, Any]]:
+    return value if isinstance(value, list) else list(json.loads(value))
 
 
 def _conversation_document(

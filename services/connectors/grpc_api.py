@@ -13,13 +13,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gen.connectors.v1 import connectors_pb2 as pb
 from gen.connectors.v1 import connectors_pb2_grpc
 from services.common.internal_auth import current_principal
-from services.connectors import feed, repository, sources
-from services.connectors.errors import InvalidSyncRequest
+from services.connectors import crm, failures, feed, lookup, repository, sources
+from services.connectors.errors import ConnectorErrorNotFound, InvalidSyncRequest
 from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
 
 MODE_NAMES = {pb.SYNC_MODE_INCREMENTAL: "incremental", pb.SYNC_MODE_FULL: "full"}
-MODE_VALUES = {"incremental": pb.SYNC_MODE_INCREMENTAL, "full": pb.SYNC_MODE_FULL}
+MODE_VALUES = {
+    "incremental": pb.SYNC_MODE_INCREMENTAL,
+    "full": pb.SYNC_MODE_FULL,
+    "targeted": pb.SYNC_MODE_TARGETED,
+    "retry": pb.SYNC_MODE_RETRY,
+}
+MAX_LIST_PAGE = 500
 MAX_FEED_PAGE = 500
 
 
@@ -56,7 +62,7 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
         self._pool = pool
         self._runner = runner
         self._settings = settings
-        self._bodies = sources.SyncBodies(pool, settings)
+        self.bodies = sources.SyncBodies(pool, settings)
 
     async def StartSync(
         self, request: pb.StartSyncRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -77,7 +83,7 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
         mode = (
             "targeted" if external_ids else MODE_NAMES.get(request.mode, "incremental")
         )
-        body = self._bodies.for_connector(connector)
+        body = self.bodies.for_connector(connector)
         run = await self._runner.start(project_id, connector, mode, external_ids, body)
         return run_to_proto(run)
 
@@ -135,6 +141,183 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
             next_sequence=next_sequence,
             has_more=has_more,
         )
+
+    async def ListConnectorErrors(
+        self,
+        request: pb.ListConnectorErrorsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.ListConnectorErrorsResponse:
+        """Return the project's connector errors, newest first."""
+        project_id = current_principal().require_project()
+        if request.connector:
+            sources.require_known(request.connector)
+        if request.status and request.status not in failures.STATUSES:
+            raise InvalidSyncRequest(
+                f"unknown status {request.status!r}; use {', '.join(failures.STATUSES)}"
+            )
+        async with self._pool.acquire() as conn:
+            found = await failures.list_errors(
+                conn,
+                project_id,
+                connector=request.connector or None,
+                status=request.status or None,
+                limit=min(max(request.limit or 100, 1), MAX_LIST_PAGE),
+                before_id=request.before_id or None,
+            )
+        return pb.ListConnectorErrorsResponse(
+            errors=[_error_to_proto(f) for f in found]
+        )
+
+    async def RetryConnectorErrors(
+        self,
+        request: pb.RetryConnectorErrorsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.RetryConnectorErrorsResponse:
+        """Make waiting errors due now and start a retry run per connector."""
+        principal = current_principal()
+        project_id = principal.require_project()
+        principal.require_role("admin")
+        names = [sources.require_known(request.connector)] if request.connector else []
+        async with self._pool.acquire() as conn:
+            queued = await failures.make_due(
+                conn, project_id, request.connector or None
+            )
+        runs = []
+        for name in names or sources.KNOWN_CONNECTORS:
+            if sources.is_configured(self._settings, name):
+                runs.append(await self.start_retry(project_id, name))
+        return pb.RetryConnectorErrorsResponse(
+            queued=queued, runs=[run_to_proto(run) for run in runs]
+        )
+
+    async def RequeueConnectorError(
+        self,
+        request: pb.RequeueConnectorErrorRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.RequeueConnectorErrorResponse:
+        """Put one open error back in the queue, due now, and start its retry."""
+        principal = current_principal()
+        project_id = principal.require_project()
+        principal.require_role("admin")
+        async with self._pool.acquire() as conn:
+            failure = await failures.requeue(conn, project_id, request.id)
+        if failure is None:
+            raise ConnectorErrorNotFound(
+                f"no open connector error {request.id} in this project"
+            )
+        run = await self.start_retry(project_id, failure.connector)
+        return pb.RequeueConnectorErrorResponse(
+            error=_error_to_proto(failure), run=run_to_proto(run)
+        )
+
+    async def start_retry(self, project_id: str, connector: str) -> repository.SyncRun:
+        """Start a retry run, or return the run of the connector in progress."""
+        body = self.bodies.for_connector(connector)
+        return await self._runner.start(project_id, connector, "retry", [], body)
+
+    async def GetSourceRecord(
+        self,
+        request: pb.GetSourceRecordRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.SourceRecord:
+        """Return a record's raw row and its CRM mirror row."""
+        project_id = current_principal().require_project()
+        connector = sources.require_known(request.connector)
+        async with self._pool.acquire() as conn:
+            found = await lookup.find_record(
+                conn, project_id, connector, request.external_id
+            )
+        return pb.SourceRecord(
+            connector=connector,
+            external_id=request.external_id,
+            table=found.table,
+            raw_json=json.dumps(found.raw, default=str),
+            mirror_json=json.dumps(found.mirror, default=str) if found.mirror else "",
+        )
+
+    async def ListCrmAccounts(
+        self, request: pb.ListCrmRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListCrmAccountsResponse:
+        """Return the project's mirrored accounts."""
+        project_id = current_principal().require_project()
+        limit, offset = _window(request)
+        async with self._pool.acquire() as conn:
+            rows = await crm.list_accounts(conn, project_id, limit=limit, offset=offset)
+            unmapped = await crm.unmapped_deals(conn, project_id)
+        return pb.ListCrmAccountsResponse(
+            accounts=[
+                pb.CrmAccount(
+                    id=row["id"],
+                    source_system=row["source_system"],
+                    external_ref=row["external_ref"],
+                    name=row["name"],
+                    domain=row["domain"] or "",
+                    deleted=row["deleted_at"] is not None,
+                    updated_at=_timestamp(row["updated_at"]),
+                )
+                for row in rows
+            ],
+            unmapped_deals=unmapped,
+        )
+
+    async def ListCrmOpportunities(
+        self, request: pb.ListCrmRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListCrmOpportunitiesResponse:
+        """Return the project's mirrored deals with their accounts."""
+        project_id = current_principal().require_project()
+        limit, offset = _window(request)
+        async with self._pool.acquire() as conn:
+            rows = await crm.list_opportunities(
+                conn, project_id, limit=limit, offset=offset
+            )
+            unmapped = await crm.unmapped_deals(conn, project_id)
+        return pb.ListCrmOpportunitiesResponse(
+            opportunities=[_opportunity_to_proto(row) for row in rows],
+            unmapped_deals=unmapped,
+        )
+
+
+def _window(request: pb.ListCrmRequest) -> tuple[int, int]:
+    if request.limit < 0 or request.offset < 0:
+        raise InvalidSyncRequest("limit and offset must not be negative")
+    return min(request.limit or 100, MAX_LIST_PAGE), request.offset
+
+
+def _opportunity_to_proto(row: dict[str, Any]) -> pb.CrmOpportunity:
+    return pb.CrmOpportunity(
+        id=row["id"],
+        source_system=row["source_system"],
+        external_ref=row["external_ref"],
+        account_id=row["account_id"] or 0,
+        account_external_ref=row["account_external_ref"] or "",
+        account_name=row["account_name"] or "",
+        name=row["name"],
+        stage=row["stage"] or "",
+        amount=str(row["amount"]) if row["amount"] is not None else "",
+        currency=row["currency"] or "",
+        owner_ref=row["owner_ref"] or "",
+        deleted=row["deleted_at"] is not None,
+        updated_at=_timestamp(row["updated_at"]),
+    )
+
+
+def _error_to_proto(failure: failures.ConnectorFailure) -> pb.ConnectorError:
+    return pb.ConnectorError(
+        id=failure.id,
+        connector=failure.connector,
+        entity=failure.entity,
+        target=failure.target,
+        position_json=json.dumps(failure.position),
+        kind=failure.kind,
+        status=failure.status,
+        message=failure.message,
+        attempts=failure.attempts,
+        next_retry_at=_timestamp(failure.next_retry_at),
+        run_id=failure.run_id or "",
+        created_at=_timestamp(failure.created_at),
+        updated_at=_timestamp(failure.updated_at),
+        resolved_at=_timestamp(failure.resolved_at),
+    )
 
 
 def _state_to_proto(

@@ -11,6 +11,7 @@ import asyncio
 import email.utils
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, moment.timestamp() - current)
 
 
+# Looks at a response and its decoded JSON body (None if not JSON) and raises
+# a SourceError when the source reports a failure in its own way.
+Check = Callable[[httpx.Response, Any], None]
+
+
 class SourceHttp:
     """A JSON client for one source system that retries what can be retried."""
 
@@ -72,12 +78,25 @@ class SourceHttp:
         self.retries = 0
         self.rate_limited = 0
 
-    async def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
-        """Send a request, retrying transient failures, and return the decoded body."""
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        check: Check | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Send a request, retrying transient failures, and return the decoded body.
+
+        check, when given, sees every response first: it raises the SourceError
+        that a source signals in its own way (a rate limit sent as HTTP 400, a
+        page whose JSON lacks required parts), which is then retried like any
+        other error of its kind.
+        """
         attempt = 1
         while True:
             try:
-                return await self._attempt(method, url, **kwargs)
+                return await self._attempt(method, url, check, **kwargs)
             except (SourceRateLimited, SourceUnavailable, SourceResponseInvalid) as exc:
                 if attempt >= self._policy.max_attempts:
                     raise
@@ -97,7 +116,9 @@ class SourceHttp:
                 await asyncio.sleep(wait)
                 attempt += 1
 
-    async def _attempt(self, method: str, url: str, **kwargs: Any) -> Any:
+    async def _attempt(
+        self, method: str, url: str, check: Check | None, **kwargs: Any
+    ) -> Any:
         try:
             response = await self._client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
@@ -106,14 +127,23 @@ class SourceHttp:
             raise SourceUnavailable(
                 f"{self._source} connection failed: {exc!r}"
             ) from exc
-        self._raise_for_status(response)
         try:
-            return response.json()
-        except ValueError as exc:
+            body = response.json()
+        except ValueError:
+            body = None
+        if check is not None:
+            try:
+                check(response, body)
+            except SourceRateLimited:
+                self.rate_limited += 1
+                raise
+        self._raise_for_status(response)
+        if body is None:
             raise SourceResponseInvalid(
                 f"{self._source} returned a body that is not valid JSON"
                 f" (status {response.status_code}, {len(response.content)} bytes)"
-            ) from exc
+            )
+        return body
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         status = response.status_code

@@ -10,6 +10,7 @@ import grpc
 from gen.connectors.v1 import connectors_pb2, connectors_pb2_grpc
 from services.common.runtime import ServiceSpec, run_service
 from services.connectors.grpc_api import ConnectorsServicer
+from services.connectors.retry_loop import run_retry_loop
 from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
 
@@ -25,15 +26,30 @@ def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
         )
         servicer = ConnectorsServicer(pool, runner, settings)
         connectors_pb2_grpc.add_ConnectorsServiceServicer_to_server(servicer, server)
+        retries = asyncio.create_task(
+            run_retry_loop(
+                pool,
+                runner,
+                servicer.bodies,
+                settings.error_retry_interval_seconds,
+            )
+        )
+
+        async def stop() -> None:
+            retries.cancel()
+            await runner.stop()
+
+        spec.on_shutdown.append(stop)
         return [SERVICE_NAME]
 
-    return ServiceSpec(
+    spec = ServiceSpec(
         name="connectors",
         schema="connectors",
         migrations_dir=Path(__file__).parent / "migrations",
         register=register,
         listen_address=settings.listen_address,
     )
+    return spec
 
 
 def main() -> None:

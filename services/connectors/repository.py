@@ -204,6 +204,22 @@ async def record_success(
     )
 
 
+async def mark_success(
+    conn: Connection, project_id: str, connector: str, run_id: str
+) -> None:
+    """Record a successful run of a connector whose cursor its passes saved."""
+    await conn.execute(
+        "INSERT INTO connectors.connector_sync_state AS s"
+        " (project_id, connector, last_success_at, retry_count, last_run_id)"
+        " VALUES ($1, $2, now(), 0, $3)"
+        " ON CONFLICT (project_id, connector) DO UPDATE SET last_success_at = now(),"
+        " retry_count = 0, last_run_id = EXCLUDED.last_run_id, updated_at = now()",
+        uuid.UUID(project_id),
+        connector,
+        uuid.UUID(run_id),
+    )
+
+
 async def record_failure(
     conn: Connection,
     project_id: str,

@@ -28,6 +28,16 @@ class ConnectorsSettings(CommonSettings):
     # Incremental Chatwoot syncs ask for conversations updated since the last
     # run minus this overlap, so clock skew and in-flight writes are not missed.
     chatwoot_overlap_seconds: float = 120.0
+    # Linear passes ask for issues updated since the last pass started, less
+    # this overlap.
+    linear_overlap_seconds: float = 300.0
+    # Failed pages and records are retried after exponential backoff with
+    # jitter, and become dead letters after error_max_attempts.
+    error_backoff_base_seconds: float = 30.0
+    error_backoff_max_seconds: float = 3600.0
+    error_max_attempts: int = 5
+    # How often the service looks for errors whose retry time has come.
+    error_retry_interval_seconds: float = 15.0
 
     chatwoot_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("CHATWOOT_BASE_URL")
@@ -37,4 +47,17 @@ class ConnectorsSettings(CommonSettings):
     )
     chatwoot_account_id: int | None = Field(
         default=None, validation_alias=AliasChoices("CHATWOOT_ACCOUNT_ID")
+    )
+
+    linear_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("LINEAR_API_URL")
+    )
+    linear_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LINEAR_API_KEY")
+    )
+    attio_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ATTIO_BASE_URL")
+    )
+    attio_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ATTIO_API_TOKEN")
     )

@@ -1,21 +1,35 @@
 """The connectors this service supports and how to run a sync of each."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import asyncpg
 import httpx
 
-from services.connectors import repository
+from services.connectors import failures, repository
+from services.connectors.attio import sync as attio_sync
+from services.connectors.attio.client import AttioClient
 from services.connectors.chatwoot.client import ChatwootClient
 from services.connectors.chatwoot.sync import ChatwootSync
 from services.connectors.errors import ConnectorNotConfigured, ConnectorNotFound
 from services.connectors.http import RetryPolicy, SourceHttp
+from services.connectors.linear import sync as linear_sync
+from services.connectors.linear.client import LinearClient
+from services.connectors.passes import SyncContext, run_entities
 from services.connectors.repository import SyncRun
 from services.connectors.settings import ConnectorsSettings
 
-KNOWN_CONNECTORS = ("chatwoot",)
+KNOWN_CONNECTORS = ("chatwoot", "linear", "attio")
 
 Progress = Callable[[dict[str, int]], Awaitable[None]]
+SyncBody = Callable[[SyncRun, Progress], Awaitable[dict[str, int]]]
+
+SETTINGS_HINTS = {
+    "chatwoot": "CHATWOOT_BASE_URL, CHATWOOT_API_TOKEN and CHATWOOT_ACCOUNT_ID",
+    "linear": "LINEAR_API_URL and LINEAR_API_KEY",
+    "attio": "ATTIO_BASE_URL and ATTIO_API_TOKEN",
+}
 
 
 def require_known(connector: str) -> str:
@@ -28,6 +42,10 @@ def require_known(connector: str) -> str:
 
 
 def is_configured(settings: ConnectorsSettings, connector: str) -> bool:
+    if connector == "linear":
+        return bool(settings.linear_api_url and settings.linear_api_key)
+    if connector == "attio":
+        return bool(settings.attio_base_url and settings.attio_api_token)
     return bool(
         settings.chatwoot_base_url
         and settings.chatwoot_api_token
@@ -41,31 +59,92 @@ class SyncBodies:
     def __init__(self, pool: asyncpg.Pool, settings: ConnectorsSettings) -> None:
         self._pool = pool
         self._settings = settings
+        self.backoff = failures.Backoff(
+            settings.error_backoff_base_seconds,
+            settings.error_backoff_max_seconds,
+            settings.error_max_attempts,
+        )
 
-    def for_connector(
-        self, connector: str
-    ) -> Callable[[SyncRun, Progress], Awaitable[dict[str, int]]]:
+    def for_connector(self, connector: str) -> SyncBody:
         if not is_configured(self._settings, connector):
             raise ConnectorNotConfigured(
-                "Chatwoot is not configured: set CHATWOOT_BASE_URL, CHATWOOT_API_TOKEN"
-                " and CHATWOOT_ACCOUNT_ID"
+                f"{connector} is not configured: set {SETTINGS_HINTS[connector]}"
             )
-        return self._run_chatwoot
+        return {
+            "chatwoot": self._run_chatwoot,
+            "linear": self._run_linear,
+            "attio": self._run_attio,
+        }[connector]
 
-    async def _run_chatwoot(self, run: SyncRun, progress: Progress) -> dict[str, int]:
+    @asynccontextmanager
+    async def _http(
+        self, source: str, headers: dict[str, str]
+    ) -> AsyncIterator[SourceHttp]:
         settings = self._settings
-        assert settings.chatwoot_api_token is not None
-        assert settings.chatwoot_base_url is not None
         policy = RetryPolicy(
             settings.http_max_attempts,
             settings.http_backoff_base_seconds,
             settings.http_backoff_max_seconds,
         )
-        headers = {"api_access_token": settings.chatwoot_api_token.get_secret_value()}
         async with httpx.AsyncClient(
             headers=headers, timeout=settings.http_timeout_seconds
         ) as client:
-            http = SourceHttp(client, "chatwoot", policy)
+            yield SourceHttp(client, source, policy)
+
+    def _context(self, run: SyncRun, progress: Progress, overlap: float) -> SyncContext:
+        return SyncContext(
+            pool=self._pool,
+            project_id=run.project_id,
+            connector=run.connector,
+            run_id=run.id,
+            overlap=timedelta(seconds=overlap),
+            backoff=self.backoff,
+            progress=progress,
+        )
+
+    async def _run_linear(self, run: SyncRun, progress: Progress) -> dict[str, int]:
+        settings = self._settings
+        assert settings.linear_api_key is not None
+        assert settings.linear_api_url
+        # A personal API key goes in the header as it is, with no Bearer prefix.
+        headers = {"Authorization": settings.linear_api_key.get_secret_value()}
+        ctx = self._context(run, progress, settings.linear_overlap_seconds)
+        async with self._http("linear", headers) as http:
+            client = LinearClient(http, settings.linear_api_url)
+            entities = linear_sync.entities(client, run.project_id)
+            await run_entities(
+                ctx, entities, run.mode, run.external_ids, catch_up=("issues",)
+            )
+            return await self._succeeded(ctx, http)
+
+    async def _run_attio(self, run: SyncRun, progress: Progress) -> dict[str, int]:
+        settings = self._settings
+        assert settings.attio_api_token is not None
+        assert settings.attio_base_url
+        token = settings.attio_api_token.get_secret_value()
+        ctx = self._context(run, progress, 0)
+        async with self._http("attio", {"Authorization": f"Bearer {token}"}) as http:
+            client = AttioClient(http, settings.attio_base_url)
+            entities = attio_sync.entities(client, run.project_id)
+            await run_entities(ctx, list(entities), run.mode, run.external_ids)
+            return await self._succeeded(ctx, http)
+
+    async def _succeeded(self, ctx: SyncContext, http: SourceHttp) -> dict[str, int]:
+        async with self._pool.acquire() as conn:
+            await repository.mark_success(
+                conn, ctx.project_id, ctx.connector, ctx.run_id
+            )
+        counts = dict(ctx.counts)
+        counts["http_retries"] = http.retries
+        counts["rate_limited"] = http.rate_limited
+        return counts
+
+    async def _run_chatwoot(self, run: SyncRun, progress: Progress) -> dict[str, int]:
+        settings = self._settings
+        assert settings.chatwoot_api_token is not None
+        assert settings.chatwoot_base_url is not None
+        headers = {"api_access_token": settings.chatwoot_api_token.get_secret_value()}
+        async with self._http("chatwoot", headers) as http:
             chatwoot = ChatwootClient(
                 http, settings.chatwoot_base_url, int(settings.chatwoot_account_id or 0)
             )
@@ -79,7 +158,8 @@ class SyncBodies:
             )
             async with self._pool.acquire() as conn:
                 cursor = await repository.load_cursor(conn, run.project_id, "chatwoot")
-            await sync.run(run.mode, cursor, run.external_ids)
+            mode = "incremental" if run.mode == "retry" else run.mode
+            await sync.run(mode, cursor, run.external_ids)
             counts = dict(sync.counts)
             counts["http_retries"] = http.retries
             counts["rate_limited"] = http.rate_limited

@@ -16,9 +16,13 @@ class SyncMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SYNC_MODE_UNSPECIFIED: _ClassVar[SyncMode]
     SYNC_MODE_INCREMENTAL: _ClassVar[SyncMode]
     SYNC_MODE_FULL: _ClassVar[SyncMode]
+    SYNC_MODE_TARGETED: _ClassVar[SyncMode]
+    SYNC_MODE_RETRY: _ClassVar[SyncMode]
 SYNC_MODE_UNSPECIFIED: SyncMode
 SYNC_MODE_INCREMENTAL: SyncMode
 SYNC_MODE_FULL: SyncMode
+SYNC_MODE_TARGETED: SyncMode
+SYNC_MODE_RETRY: SyncMode
 
 class StartSyncRequest(_message.Message):
     __slots__ = ("connector", "mode", "external_ids")
@@ -169,3 +173,175 @@ class ReadChangesResponse(_message.Message):
     next_sequence: int
     has_more: bool
     def __init__(self, documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., next_sequence: _Optional[int] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class ConnectorError(_message.Message):
+    __slots__ = ("id", "connector", "entity", "target", "position_json", "kind", "status", "message", "attempts", "next_retry_at", "run_id", "created_at", "updated_at", "resolved_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    POSITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RETRY_AT_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    connector: str
+    entity: str
+    target: str
+    position_json: str
+    kind: str
+    status: str
+    message: str
+    attempts: int
+    next_retry_at: _timestamp_pb2.Timestamp
+    run_id: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    resolved_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., connector: _Optional[str] = ..., entity: _Optional[str] = ..., target: _Optional[str] = ..., position_json: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., attempts: _Optional[int] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListConnectorErrorsRequest(_message.Message):
+    __slots__ = ("connector", "status", "limit", "before_id")
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    connector: str
+    status: str
+    limit: int
+    before_id: int
+    def __init__(self, connector: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., before_id: _Optional[int] = ...) -> None: ...
+
+class ListConnectorErrorsResponse(_message.Message):
+    __slots__ = ("errors",)
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    errors: _containers.RepeatedCompositeFieldContainer[ConnectorError]
+    def __init__(self, errors: _Optional[_Iterable[_Union[ConnectorError, _Mapping]]] = ...) -> None: ...
+
+class RetryConnectorErrorsRequest(_message.Message):
+    __slots__ = ("connector",)
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    connector: str
+    def __init__(self, connector: _Optional[str] = ...) -> None: ...
+
+class RetryConnectorErrorsResponse(_message.Message):
+    __slots__ = ("queued", "runs")
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    queued: int
+    runs: _containers.RepeatedCompositeFieldContainer[SyncRun]
+    def __init__(self, queued: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[SyncRun, _Mapping]]] = ...) -> None: ...
+
+class RequeueConnectorErrorRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class RequeueConnectorErrorResponse(_message.Message):
+    __slots__ = ("error", "run")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    error: ConnectorError
+    run: SyncRun
+    def __init__(self, error: _Optional[_Union[ConnectorError, _Mapping]] = ..., run: _Optional[_Union[SyncRun, _Mapping]] = ...) -> None: ...
+
+class GetSourceRecordRequest(_message.Message):
+    __slots__ = ("connector", "external_id")
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    connector: str
+    external_id: str
+    def __init__(self, connector: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
+
+class SourceRecord(_message.Message):
+    __slots__ = ("connector", "external_id", "table", "raw_json", "mirror_json")
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    RAW_JSON_FIELD_NUMBER: _ClassVar[int]
+    MIRROR_JSON_FIELD_NUMBER: _ClassVar[int]
+    connector: str
+    external_id: str
+    table: str
+    raw_json: str
+    mirror_json: str
+    def __init__(self, connector: _Optional[str] = ..., external_id: _Optional[str] = ..., table: _Optional[str] = ..., raw_json: _Optional[str] = ..., mirror_json: _Optional[str] = ...) -> None: ...
+
+class ListCrmRequest(_message.Message):
+    __slots__ = ("limit", "offset")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    offset: int
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class CrmAccount(_message.Message):
+    __slots__ = ("id", "source_system", "external_ref", "name", "domain", "deleted", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_REF_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    source_system: str
+    external_ref: str
+    name: str
+    domain: str
+    deleted: bool
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., source_system: _Optional[str] = ..., external_ref: _Optional[str] = ..., name: _Optional[str] = ..., domain: _Optional[str] = ..., deleted: _Optional[bool] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CrmOpportunity(_message.Message):
+    __slots__ = ("id", "source_system", "external_ref", "account_id", "account_external_ref", "account_name", "name", "stage", "amount", "currency", "owner_ref", "deleted", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_REF_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_EXTERNAL_REF_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_REF_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    source_system: str
+    external_ref: str
+    account_id: int
+    account_external_ref: str
+    account_name: str
+    name: str
+    stage: str
+    amount: str
+    currency: str
+    owner_ref: str
+    deleted: bool
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., source_system: _Optional[str] = ..., external_ref: _Optional[str] = ..., account_id: _Optional[int] = ..., account_external_ref: _Optional[str] = ..., account_name: _Optional[str] = ..., name: _Optional[str] = ..., stage: _Optional[str] = ..., amount: _Optional[str] = ..., currency: _Optional[str] = ..., owner_ref: _Optional[str] = ..., deleted: _Optional[bool] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListCrmAccountsResponse(_message.Message):
+    __slots__ = ("accounts", "unmapped_deals")
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    UNMAPPED_DEALS_FIELD_NUMBER: _ClassVar[int]
+    accounts: _containers.RepeatedCompositeFieldContainer[CrmAccount]
+    unmapped_deals: int
+    def __init__(self, accounts: _Optional[_Iterable[_Union[CrmAccount, _Mapping]]] = ..., unmapped_deals: _Optional[int] = ...) -> None: ...
+
+class ListCrmOpportunitiesResponse(_message.Message):
+    __slots__ = ("opportunities", "unmapped_deals")
+    OPPORTUNITIES_FIELD_NUMBER: _ClassVar[int]
+    UNMAPPED_DEALS_FIELD_NUMBER: _ClassVar[int]
+    opportunities: _containers.RepeatedCompositeFieldContainer[CrmOpportunity]
+    unmapped_deals: int
+    def __init__(self, opportunities: _Optional[_Iterable[_Union[CrmOpportunity, _Mapping]]] = ..., unmapped_deals: _Optional[int] = ...) -> None: ...

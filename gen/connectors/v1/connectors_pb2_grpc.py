@@ -58,6 +58,36 @@ class ConnectorsServiceStub:
                 request_serializer=connectors_dot_v1_dot_connectors__pb2.ReadChangesRequest.SerializeToString,
                 response_deserializer=connectors_dot_v1_dot_connectors__pb2.ReadChangesResponse.FromString,
                 _registered_method=True)
+        self.ListConnectorErrors = channel.unary_unary(
+                '/connectors.v1.ConnectorsService/ListConnectorErrors',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.ListConnectorErrorsRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.ListConnectorErrorsResponse.FromString,
+                _registered_method=True)
+        self.RetryConnectorErrors = channel.unary_unary(
+                '/connectors.v1.ConnectorsService/RetryConnectorErrors',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.RetryConnectorErrorsRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.RetryConnectorErrorsResponse.FromString,
+                _registered_method=True)
+        self.RequeueConnectorError = channel.unary_unary(
+                '/connectors.v1.ConnectorsService/RequeueConnectorError',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.RequeueConnectorErrorRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.RequeueConnectorErrorResponse.FromString,
+                _registered_method=True)
+        self.GetSourceRecord = channel.unary_unary(
+                '/connectors.v1.ConnectorsService/GetSourceRecord',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.GetSourceRecordRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.SourceRecord.FromString,
+                _registered_method=True)
+        self.ListCrmAccounts = channel.unary_unary(
+                '/connectors.v1.ConnectorsService/ListCrmAccounts',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.ListCrmAccountsResponse.FromString,
+                _registered_method=True)
+        self.ListCrmOpportunities = channel.unary_unary(
+                '/connectors.v1.ConnectorsService/ListCrmOpportunities',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.ListCrmOpportunitiesResponse.FromString,
+                _registered_method=True)
 
 
 class ConnectorsServiceServicer:
@@ -94,6 +124,46 @@ class ConnectorsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListConnectorErrors(self, request, context):
+        """Return failed pages and records, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryConnectorErrors(self, request, context):
+        """Make the waiting errors due now and start a retry run per connector.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequeueConnectorError(self, request, context):
+        """Put one error, dead letters included, back in the queue and retry it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSourceRecord(self, request, context):
+        """Return a record's raw row and, for Attio, its CRM mirror row.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCrmAccounts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCrmOpportunities(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConnectorsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,6 +186,36 @@ def add_ConnectorsServiceServicer_to_server(servicer, server):
                     servicer.ReadChanges,
                     request_deserializer=connectors_dot_v1_dot_connectors__pb2.ReadChangesRequest.FromString,
                     response_serializer=connectors_dot_v1_dot_connectors__pb2.ReadChangesResponse.SerializeToString,
+            ),
+            'ListConnectorErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConnectorErrors,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.ListConnectorErrorsRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.ListConnectorErrorsResponse.SerializeToString,
+            ),
+            'RetryConnectorErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryConnectorErrors,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.RetryConnectorErrorsRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.RetryConnectorErrorsResponse.SerializeToString,
+            ),
+            'RequeueConnectorError': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequeueConnectorError,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.RequeueConnectorErrorRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.RequeueConnectorErrorResponse.SerializeToString,
+            ),
+            'GetSourceRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSourceRecord,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.GetSourceRecordRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.SourceRecord.SerializeToString,
+            ),
+            'ListCrmAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCrmAccounts,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.ListCrmAccountsResponse.SerializeToString,
+            ),
+            'ListCrmOpportunities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCrmOpportunities,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.ListCrmOpportunitiesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -229,6 +329,168 @@ class ConnectorsService:
             '/connectors.v1.ConnectorsService/ReadChanges',
             connectors_dot_v1_dot_connectors__pb2.ReadChangesRequest.SerializeToString,
             connectors_dot_v1_dot_connectors__pb2.ReadChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConnectorErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/ListConnectorErrors',
+            connectors_dot_v1_dot_connectors__pb2.ListConnectorErrorsRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.ListConnectorErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryConnectorErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/RetryConnectorErrors',
+            connectors_dot_v1_dot_connectors__pb2.RetryConnectorErrorsRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.RetryConnectorErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequeueConnectorError(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/RequeueConnectorError',
+            connectors_dot_v1_dot_connectors__pb2.RequeueConnectorErrorRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.RequeueConnectorErrorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSourceRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/GetSourceRecord',
+            connectors_dot_v1_dot_connectors__pb2.GetSourceRecordRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.SourceRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCrmAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/ListCrmAccounts',
+            connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.ListCrmAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCrmOpportunities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/ListCrmOpportunities',
+            connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.ListCrmOpportunitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

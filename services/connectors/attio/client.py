@@ -1,0 +1,73 @@
+"""A REST client for Attio's records: deals, companies and people.
+
+Attio lists records with `POST /v2/objects/{object}/records/query`, paging
+values in the JSON body. Records have no update time, so every pass reads
+all of them; the walk is keyed on `created_at` (ascending, `$gte` the last
+time seen) rather than a growing offset, so records deleted during the walk
+cannot shift later ones out of view. The offset only steps past the records
+at the boundary time that were already read.
+"""
+
+from typing import Any
+
+import httpx
+
+from services.connectors.errors import SourceRecordNotFound, SourceResponseInvalid
+from services.connectors.http import SourceHttp
+
+JsonObject = dict[str, Any]
+
+PAGE_SIZE = 500
+
+
+class AttioClient:
+    """Reads records of one Attio workspace."""
+
+    def __init__(self, http: SourceHttp, base_url: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+
+    async def query_page(
+        self, object_slug: str, created_from: str | None, offset: int, limit: int
+    ) -> list[JsonObject]:
+        """Return records created at or after created_from, oldest first."""
+        body: JsonObject = {
+            "sorts": [{"attribute": "created_at", "direction": "asc"}],
+            "limit": limit,
+            "offset": offset,
+        }
+        if created_from:
+            body["filter"] = {"created_at": {"$gte": created_from}}
+        answer = await self._http.request_json(
+            "POST",
+            f"{self._base}/v2/objects/{object_slug}/records/query",
+            json=body,
+            check=_check_list,
+        )
+        return list(answer["data"])
+
+    async def get_record(self, object_slug: str, record_id: str) -> JsonObject | None:
+        """Return one record, or None when the object has no such record."""
+        try:
+            answer = await self._http.request_json(
+                "GET",
+                f"{self._base}/v2/objects/{object_slug}/records/{record_id}",
+                check=_check_single,
+            )
+        except SourceRecordNotFound:
+            return None
+        return dict(answer["data"])
+
+
+def _check_list(response: httpx.Response, body: Any) -> None:
+    if response.status_code < 400 and not (
+        isinstance(body, dict) and isinstance(body.get("data"), list)
+    ):
+        raise SourceResponseInvalid("attio sent a records page without a data list")
+
+
+def _check_single(response: httpx.Response, body: Any) -> None:
+    if response.status_code < 400 and not (
+        isinstance(body, dict) and isinstance(body.get("data"), dict)
+    ):
+        raise SourceResponseInvalid("attio sent a record answer without data")

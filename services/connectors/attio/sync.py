@@ -1,0 +1,223 @@
+"""One Attio sync: companies, then people, then deals, mirrored into the CRM tables.
+
+Attio records have no update time, so every pass is a full walk: a content
+hash skips unchanged records, and the records a finished walk did not see
+are marked deleted. After every page the mirror takes the new or changed
+accounts and deals, and the deal documents whose deal, company or people
+changed are rendered again for search.
+"""
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from services.common.database import Connection
+from services.connectors import crm, documents
+from services.connectors.attio import records
+from services.connectors.attio.client import PAGE_SIZE, AttioClient
+from services.connectors.documents import SourceDocument, section
+from services.connectors.errors import SourceRecordNotFound
+from services.connectors.passes import Page
+from services.connectors.rawstore import RawTable
+
+JsonObject = dict[str, Any]
+DEAL_SOURCE_TYPE = "attio_deal"
+
+_COMMON = {
+    "external_id": "text",
+    "source_created_at": "timestamptz",
+    "content_hash": "text",
+    "raw": "jsonb",
+}
+COMPANIES = RawTable(
+    "connectors.attio_accounts_raw", {**_COMMON, "name": "text", "domains": "text[]"}
+)
+PEOPLE = RawTable(
+    "connectors.attio_people_raw",
+    {**_COMMON, "name": "text", "emails": "text[]", "company_external_id": "text"},
+)
+DEALS = RawTable(
+    "connectors.attio_opportunities_raw",
+    {
+        **_COMMON,
+        "name": "text",
+        "stage": "text",
+        "amount": "numeric",
+        "currency": "text",
+        "owner_ref": "text",
+        "company_external_id": "text",
+        "people_external_ids": "text[]",
+    },
+)
+
+
+class ObjectEntity:
+    """The records of one Attio object, walked by creation time."""
+
+    always_full = True
+
+    def __init__(
+        self,
+        client: AttioClient,
+        project_id: str,
+        *,
+        name: str,
+        table: RawTable,
+        to_row: Callable[[JsonObject], dict[str, Any]],
+    ) -> None:
+        self.name = name
+        self._client = client
+        self._project_id = project_id
+        self._table = table
+        self._to_row = to_row
+
+    def first_position(self, since: datetime | None) -> dict[str, Any]:
+        return {"from": None, "skip": []}
+
+    async def fetch(self, position: dict[str, Any]) -> Page:
+        start, skip = position["from"], list(position["skip"])
+        try:
+            page = await self._client.query_page(self.name, start, len(skip), PAGE_SIZE)
+        except SourceRecordNotFound:
+            # Deals are disabled in some workspaces: the object is absent, not broken.
+            return Page([], None)
+        fresh = [r for r in page if records.record_id(r) not in skip]
+        if len(page) < PAGE_SIZE:
+            return Page(fresh, None)
+        last = str(page[-1].get("created_at") or "")
+        at_last = [records.record_id(r) for r in page if r.get("created_at") == last]
+        following = {"from": last, "skip": (skip if last == start else []) + at_last}
+        return Page(fresh, following)
+
+    async def fetch_ids(self, external_ids: list[str]) -> list[JsonObject]:
+        found = []
+        for key in external_ids:
+            record = await self._client.get_record(self.name, key)
+            if record is not None:
+                found.append(record)
+        return found
+
+    async def write(
+        self, conn: Connection, batch: list[JsonObject], seen_pass: str | None
+    ) -> dict[str, int]:
+        rows = [self._to_row(record) for record in batch]
+        written = await self._table.upsert(conn, self._project_id, rows)
+        if seen_pass:
+            ids = [row["external_id"] for row in rows]
+            await self._table.mark_seen(conn, self._project_id, ids, seen_pass)
+        counts = await after_write(conn, self._project_id, self.name, written)
+        return {
+            f"{self.name}_seen": len(rows),
+            f"{self.name}_written": len(written),
+            **counts,
+        }
+
+    async def delete_unseen(self, conn: Connection, seen_pass: str) -> int:
+        gone = await self._table.delete_unseen(conn, self._project_id, seen_pass)
+        await after_write(conn, self._project_id, self.name, gone)
+        return len(gone)
+
+    async def delete_ids(self, conn: Connection, external_ids: list[str]) -> int:
+        gone = await self._table.delete_ids(conn, self._project_id, external_ids)
+        await after_write(conn, self._project_id, self.name, gone)
+        return len(gone)
+
+
+async def after_write(
+    conn: Connection, project_id: str, object_slug: str, changed: list[str]
+) -> dict[str, int]:
+    """Update the mirror and the deal documents after records of an object changed."""
+    if not changed:
+        return {}
+    mirrored = await crm.mirror_accounts(conn, project_id)
+    mirrored += await crm.mirror_opportunities(conn, project_id)
+    column = {
+        "deals": "external_id",
+        "companies": "company_external_id",
+        "people": "people_external_ids",
+    }[object_slug]
+    match = "&& $2::text[]" if column == "people_external_ids" else "= ANY($2::text[])"
+    deal_ids = [
+        row["external_id"]
+        for row in await conn.fetch(
+            "SELECT external_id FROM connectors.attio_opportunities_raw"
+            f" WHERE project_id = $1 AND {column} {match}",
+            uuid.UUID(project_id),
+            changed,
+        )
+    ]
+    return {
+        "mirror_rows_written": mirrored,
+        **await render_deals(conn, project_id, deal_ids),
+    }
+
+
+async def render_deals(
+    conn: Connection, project_id: str, deal_ids: list[str]
+) -> dict[str, int]:
+    """Save the documents of these deals, or tombstones for deleted ones."""
+    rows = await conn.fetch(
+        "SELECT o.external_id, o.name, o.stage, o.amount, o.currency, o.deleted_at,"
+        " o.raw ->> 'web_url' AS url, o.raw ->> 'created_at' AS created_at,"
+        " c.name AS company, coalesce((SELECT string_agg(p.name, ', ' ORDER BY p.name)"
+        " FROM connectors.attio_people_raw p WHERE p.project_id = o.project_id"
+        " AND p.external_id = ANY(o.people_external_ids)"
+        " AND p.deleted_at IS NULL), '') AS people"
+        " FROM connectors.attio_opportunities_raw o"
+        " LEFT JOIN connectors.attio_accounts_raw c ON c.project_id = o.project_id"
+        " AND c.external_id = o.company_external_id AND c.deleted_at IS NULL"
+        " WHERE o.project_id = $1 AND o.external_id = ANY($2::text[])",
+        uuid.UUID(project_id),
+        deal_ids,
+    )
+    gone = [row["external_id"] for row in rows if row["deleted_at"] is not None]
+    live = [_deal_document(row) for row in rows if row["deleted_at"] is None]
+    changed = await documents.save(conn, project_id, live)
+    changed += await documents.tombstone(conn, project_id, DEAL_SOURCE_TYPE, gone)
+    return {"documents_changed": changed}
+
+
+def _deal_document(row: Any) -> SourceDocument:
+    value = (
+        f"{row['amount']} {row['currency'] or ''}".strip()
+        if row["amount"]
+        else "not set"
+    )
+    text = (
+        f"Deal {row['name']} with {row['company'] or 'no company'}."
+        f" Stage: {row['stage'] or 'unknown'}. Value: {value}."
+        f" People: {row['people'] or 'none'}."
+    )
+    created = records.parse_time(row["created_at"])
+    return SourceDocument(
+        source_type=DEAL_SOURCE_TYPE,
+        external_id=row["external_id"],
+        title=str(row["name"]),
+        url=str(row["url"] or ""),
+        updated_at=created or datetime.fromtimestamp(0).astimezone(),
+        sections=[section("summary", "author", "", text, created)],
+        metadata={
+            "company": str(row["company"] or ""),
+            "stage": str(row["stage"] or ""),
+        },
+    )
+
+
+def entities(client: AttioClient, project_id: str) -> list[ObjectEntity]:
+    """The Attio objects in sync order: companies before the deals that use them."""
+    return [
+        ObjectEntity(
+            client,
+            project_id,
+            name="companies",
+            table=COMPANIES,
+            to_row=records.company_row,
+        ),
+        ObjectEntity(
+            client, project_id, name="people", table=PEOPLE, to_row=records.person_row
+        ),
+        ObjectEntity(
+            client, project_id, name="deals", table=DEALS, to_row=records.deal_row
+        ),
+    ]

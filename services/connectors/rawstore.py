@@ -1,0 +1,100 @@
+"""Upserts into the Linear and Attio raw tables, shared by both syncs.
+
+Every raw table is keyed by (project_id, external_id) and has content_hash,
+seen_pass, deleted_at, raw and synced_at. A row is rewritten only when its
+content changed (or it comes back after a deletion), and never with an older
+version of the record than the stored one when the table names a column that
+orders versions.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.database import Connection
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str
+    # Column name -> Postgres type, external_id, content_hash and raw included.
+    columns: dict[str, str]
+    # A column that orders versions of a record, such as the source update time.
+    newer: str | None = None
+
+    async def upsert(
+        self, conn: Connection, project_id: str, rows: list[dict[str, Any]]
+    ) -> list[str]:
+        """Write the rows that changed; return the external ids written."""
+        if not rows:
+            return []
+        names = list(self.columns)
+        # unnest flattens arrays of arrays, so list columns travel as JSON.
+        lists = {name for name, kind in self.columns.items() if kind.endswith("[]")}
+        arrays = [
+            [json.dumps(row[name]) if name in lists else row[name] for row in rows]
+            for name in names
+        ]
+        unnest = ", ".join(
+            f"${i + 2}::{'jsonb' if name in lists else self.columns[name]}[]"
+            for i, name in enumerate(names)
+        )
+        selected = ", ".join(
+            f"ARRAY(SELECT jsonb_array_elements_text(u.{name}))"
+            if name in lists
+            else f"u.{name}"
+            for name in names
+        )
+        updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
+        newer = f" AND EXCLUDED.{self.newer} >= r.{self.newer}" if self.newer else ""
+        written = await conn.fetch(
+            f"INSERT INTO {self.name} AS r (project_id, {', '.join(names)})"
+            f" SELECT $1, {selected} FROM unnest({unnest}) AS u({', '.join(names)})"
+            " ON CONFLICT (project_id, external_id) DO UPDATE SET"
+            f" {updates}, deleted_at = NULL, synced_at = now()"
+            " WHERE (r.content_hash IS DISTINCT FROM EXCLUDED.content_hash"
+            f" OR r.deleted_at IS NOT NULL){newer}"
+            " RETURNING external_id",
+            uuid.UUID(project_id),
+            *arrays,
+        )
+        return [row["external_id"] for row in written]
+
+    async def mark_seen(
+        self, conn: Connection, project_id: str, ids: list[str], seen_pass: str
+    ) -> None:
+        """Stamp the rows a full pass saw, so the pass can find the unseen ones."""
+        await conn.execute(
+            f"UPDATE {self.name} SET seen_pass = $3"
+            " WHERE project_id = $1 AND external_id = ANY($2::text[])",
+            uuid.UUID(project_id),
+            ids,
+            seen_pass,
+        )
+
+    async def delete_unseen(
+        self, conn: Connection, project_id: str, seen_pass: str
+    ) -> list[str]:
+        """Mark deleted the live rows a finished full pass did not see."""
+        rows = await conn.fetch(
+            f"UPDATE {self.name} SET deleted_at = now() WHERE project_id = $1"
+            " AND deleted_at IS NULL AND seen_pass IS DISTINCT FROM $2"
+            " RETURNING external_id",
+            uuid.UUID(project_id),
+            seen_pass,
+        )
+        return [row["external_id"] for row in rows]
+
+    async def delete_ids(
+        self, conn: Connection, project_id: str, ids: list[str]
+    ) -> list[str]:
+        """Mark deleted the live rows with these ids."""
+        rows = await conn.fetch(
+            f"UPDATE {self.name} SET deleted_at = now() WHERE project_id = $1"
+            " AND deleted_at IS NULL AND external_id = ANY($2::text[])"
+            " RETURNING external_id",
+            uuid.UUID(project_id),
+            ids,
+        )
+        return [row["external_id"] for row in rows]
