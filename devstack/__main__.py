@@ -47,8 +47,9 @@ def _run_demo(base_url: str, config: StackConfig, question: str) -> None:
     api = main_job.login(base_url, config.owner_username, config.owner_password)
     project_id = main_job.select_project(api, "Demo")
     log.info("project selected: %s", project_id)
-    run = main_job.sync_and_wait(api, "chatwoot")
-    log.info("chatwoot sync finished: %s", run["counts"])
+    for connector in ("chatwoot", "linear", "attio"):
+        run = main_job.sync_and_wait(api, connector)
+        log.info("%s sync finished: %s", connector, run["counts"])
     embedded = api.post("/jobs/embeddings/run")
     log.info(
         "embeddings: %s embedded, %s failed, %s pending",

@@ -14,6 +14,27 @@ from devstack.processes import (
 from services.common.database import start_embedded_postgres, stop_embedded_postgres
 
 CHATWOOT_ACCOUNT_ID = 1
+# The option each fake's command line takes its secret with.
+SECRET_OPTIONS = {"chatwoot": "--token", "linear": "--api-key", "attio": "--token"}
+
+
+@dataclass
+class FakeSource:
+    """One fake source API: its port, the data sets it serves and its secret."""
+
+    port: int
+    data: list[str] = field(default_factory=lambda: ["demo"])
+    data_dir: Path | None = None
+    limit: int | None = None
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+
+
+def _default_fakes() -> dict[str, FakeSource]:
+    return {
+        "chatwoot": FakeSource(3001),
+        "linear": FakeSource(3002),
+        "attio": FakeSource(3003),
+    }
 
 
 @dataclass
@@ -24,16 +45,12 @@ class StackConfig:
     log_dir: Path
     database_url: str | None = None
     gateway_port: int = 8080
-    chatwoot_port: int = 3001
     service_ports: dict[str, int] = field(
         default_factory=lambda: {"connectors": 50051, "rag": 50052, "auth": 50053}
     )
-    chatwoot_data: list[str] = field(default_factory=lambda: ["demo"])
-    chatwoot_data_dir: Path | None = None
-    chatwoot_limit: int | None = None
+    fakes: dict[str, FakeSource] = field(default_factory=_default_fakes)
     owner_username: str = "owner"
     owner_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    chatwoot_token: str = field(default_factory=lambda: secrets.token_hex(16))
     internal_token_secret: str = field(
         default_factory=lambda: secrets.token_urlsafe(32)
     )
@@ -43,14 +60,20 @@ class StackConfig:
     def on_free_ports(
         cls, data_dir: Path, log_dir: Path, **kwargs: object
     ) -> "StackConfig":
-        """Build a config on ports that were free when chosen, for tests."""
+        """Build a config on ports that were free when chosen, for tests.
+
+        `fakes` may name the data of each fake; their ports are chosen here.
+        """
         ports = {name: free_port() for name in ("connectors", "rag", "auth")}
+        fakes: dict[str, FakeSource] = kwargs.pop("fakes", None) or _default_fakes()  # type: ignore[assignment]
+        for fake in fakes.values():
+            fake.port = free_port()
         return cls(
             data_dir=data_dir,
             log_dir=log_dir,
             gateway_port=free_port(),
-            chatwoot_port=free_port(),
             service_ports=ports,
+            fakes=fakes,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -65,9 +88,8 @@ class RunningStack:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.config.gateway_port}"
 
-    @property
-    def chatwoot_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.chatwoot_port}"
+    def fake_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.config.fakes[name].port}"
 
     def stop(self) -> None:
         """Stop every process, and the embedded Postgres when this stack started it."""
@@ -96,47 +118,59 @@ def _common_env(config: StackConfig, database_url: str) -> dict[str, str]:
         "GATEWAY_AUTH_ADDRESS": addresses["auth"],
         "GATEWAY_CONNECTORS_ADDRESS": addresses["connectors"],
         "GATEWAY_RAG_ADDRESS": addresses["rag"],
-        "CHATWOOT_BASE_URL": f"http://127.0.0.1:{config.chatwoot_port}",
-        "CHATWOOT_API_TOKEN": config.chatwoot_token,
-        "CHATWOOT_ACCOUNT_ID": str(CHATWOOT_ACCOUNT_ID),
+        **_source_env(config),
         **config.extra_env,
     }
 
 
-def _chatwoot_args(config: StackConfig) -> list[str]:
-    args = [
-        "-m",
-        "fakes.chatwoot",
-        "--port",
-        str(config.chatwoot_port),
-        "--token",
-        config.chatwoot_token,
-        "--account-id",
-        str(CHATWOOT_ACCOUNT_ID),
-    ]
-    for source in config.chatwoot_data:
+def _source_env(config: StackConfig) -> dict[str, str]:
+    """The source settings that point the connectors service at the fakes."""
+    env = {}
+    fakes = config.fakes
+    if "chatwoot" in fakes:
+        env["CHATWOOT_BASE_URL"] = f"http://127.0.0.1:{fakes['chatwoot'].port}"
+        env["CHATWOOT_API_TOKEN"] = fakes["chatwoot"].secret
+        env["CHATWOOT_ACCOUNT_ID"] = str(CHATWOOT_ACCOUNT_ID)
+    if "linear" in fakes:
+        env["LINEAR_API_URL"] = f"http://127.0.0.1:{fakes['linear'].port}/graphql"
+        env["LINEAR_API_KEY"] = fakes["linear"].secret
+    if "attio" in fakes:
+        env["ATTIO_BASE_URL"] = f"http://127.0.0.1:{fakes['attio'].port}"
+        env["ATTIO_API_TOKEN"] = fakes["attio"].secret
+    return env
+
+
+def _fake_args(name: str, fake: FakeSource) -> list[str]:
+    args = ["-m", f"fakes.{name}", "--port", str(fake.port)]
+    args += [SECRET_OPTIONS[name], fake.secret]
+    if name == "chatwoot":
+        args += ["--account-id", str(CHATWOOT_ACCOUNT_ID)]
+    for source in fake.data:
         args += ["--data", source]
-    if config.chatwoot_data_dir is not None:
-        args += ["--data-dir", str(config.chatwoot_data_dir)]
-    if config.chatwoot_limit is not None:
-        args += ["--limit", str(config.chatwoot_limit)]
+    if fake.data_dir is not None:
+        args += ["--data-dir", str(fake.data_dir)]
+    if fake.limit is not None:
+        args += ["--limit", str(fake.limit)]
     return args
 
 
 def start_stack(config: StackConfig, *, timeout_seconds: float = 120.0) -> RunningStack:
     """Start every process and wait until the gateway reports every service healthy."""
-    ports = [config.gateway_port, config.chatwoot_port, *config.service_ports.values()]
+    fake_ports = [fake.port for fake in config.fakes.values()]
+    ports = [config.gateway_port, *fake_ports, *config.service_ports.values()]
     for port in ports:
         require_free(port)
     database_url = config.database_url or start_embedded_postgres(config.data_dir)
     env = _common_env(config, database_url)
     group = ProcessGroup(config.log_dir)
     try:
-        group.start("chatwoot-fake", _chatwoot_args(config), env)
+        for name, fake in config.fakes.items():
+            group.start(f"{name}-fake", _fake_args(name, fake), env)
         for service in ("auth", "connectors", "rag"):
             group.start(service, ["-m", f"services.{service}.main"], env)
         group.start("gateway", ["-m", "gateway.main"], env)
-        wait_for_port(group, config.chatwoot_port, timeout_seconds)
+        for port in fake_ports:
+            wait_for_port(group, port, timeout_seconds)
         wait_for_health(
             group, f"http://127.0.0.1:{config.gateway_port}", timeout_seconds
         )

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from devstack import main_job
-from devstack.stack import RunningStack, StackConfig, start_stack
+from devstack.stack import FakeSource, RunningStack, StackConfig, start_stack
 from fakes.chatwoot.__main__ import build_store, parse_args
 from fakes.chatwoot.store import ChatwootStore
 from tests.fixtures.database import REPO_ROOT, dsn_with_database
@@ -54,9 +54,9 @@ def stack(
         data_dir=folder,
         log_dir=folder / "logs",
         database_url=dsn_with_database(postgres_dsn, name),
-        chatwoot_data=DATA_SETS,
-        chatwoot_data_dir=REAL_DATA,
-        chatwoot_limit=LIMIT,
+        fakes={
+            "chatwoot": FakeSource(0, DATA_SETS, REAL_DATA, LIMIT),
+        },
     )
     running = start_stack(config)
     yield running

@@ -60,14 +60,28 @@ class AttioClient:
 
 
 def _check_list(response: httpx.Response, body: Any) -> None:
-    if response.status_code < 400 and not (
-        isinstance(body, dict) and isinstance(body.get("data"), list)
-    ):
-        raise SourceResponseInvalid("attio sent a records page without a data list")
+    if response.status_code >= 400:
+        return
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or not all(_is_record(r) for r in data):
+        raise SourceResponseInvalid(
+            "attio sent a records page that breaks its schema"
+            " (data must be a list of records with id, created_at and values)"
+        )
 
 
 def _check_single(response: httpx.Response, body: Any) -> None:
-    if response.status_code < 400 and not (
-        isinstance(body, dict) and isinstance(body.get("data"), dict)
-    ):
-        raise SourceResponseInvalid("attio sent a record answer without data")
+    if response.status_code >= 400:
+        return
+    if not isinstance(body, dict) or not _is_record(body.get("data")):
+        raise SourceResponseInvalid("attio sent a record answer that breaks its schema")
+
+
+def _is_record(record: Any) -> bool:
+    """True when a record has the parts the API schema marks required."""
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("id"), dict)
+        and isinstance(record.get("values"), dict)
+        and "created_at" in record
+    )

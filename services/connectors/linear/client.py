@@ -98,16 +98,9 @@ class LinearClient:
         self, first: int, after: str | None, since: str | None
     ) -> tuple[list[JsonObject], str | None, int]:
         """Return a page of issues, the cursor of the next page and the size used."""
-        while True:
-            try:
-                connection = await self._connection(
-                    ISSUES_QUERY, "issues", first, after, _updated_since(since)
-                )
-                break
-            except QueryTooComplex:
-                if first <= MIN_PAGE_SIZE:
-                    raise
-                first = max(MIN_PAGE_SIZE, first // 2)
+        connection, first = await self._page(
+            ISSUES_QUERY, "issues", first, after, _updated_since(since)
+        )
         issues = connection["nodes"]
         for issue in issues:
             await self._complete_comments(issue)
@@ -128,11 +121,29 @@ class LinearClient:
 
     async def cycles_page(
         self, first: int, after: str | None, since: str | None
-    ) -> tuple[list[JsonObject], str | None]:
-        connection = await self._connection(
+    ) -> tuple[list[JsonObject], str | None, int]:
+        """Return a page of cycles, the cursor of the next page and the size used."""
+        connection, first = await self._page(
             CYCLES_QUERY, "cycles", first, after, _updated_since(since)
         )
-        return connection["nodes"], _next_cursor(connection)
+        return connection["nodes"], _next_cursor(connection), first
+
+    async def _page(
+        self,
+        query: str,
+        root: str,
+        first: int,
+        after: str | None,
+        filter_: JsonObject | None,
+    ) -> tuple[JsonObject, int]:
+        """Fetch a page, halving its size while Linear finds the query too complex."""
+        while True:
+            try:
+                return await self._connection(query, root, first, after, filter_), first
+            except QueryTooComplex:
+                if first <= MIN_PAGE_SIZE:
+                    raise
+                first = max(MIN_PAGE_SIZE, first // 2)
 
     async def _complete_comments(self, issue: JsonObject) -> None:
         comments = issue.get("comments")

@@ -138,10 +138,11 @@ class CyclesEntity:
         return _position(since)
 
     async def fetch(self, position: dict[str, Any]) -> Page:
-        nodes, after = await self._client.cycles_page(
+        nodes, after, first = await self._client.cycles_page(
             int(position["first"]), position["after"], position["since"]
         )
-        return Page(nodes, {**position, "after": after} if after else None)
+        following = {**position, "after": after, "first": first} if after else None
+        return Page(nodes, following)
 
     async def fetch_ids(self, external_ids: list[str]) -> list[JsonObject]:
         return []
