@@ -24,6 +24,8 @@ class Process:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    args: list[str]
+    env: Mapping[str, str]
 
 
 @dataclass
@@ -46,9 +48,22 @@ class ProcessGroup:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        process = Process(name, popen, log_path)
+        process = Process(name, popen, log_path, args, env)
         self.processes.append(process)
         return process
+
+    def kill(self, name: str) -> Process:
+        """SIGKILL one child, as a crash would end it, and forget it."""
+        process = next(p for p in self.processes if p.name == name)
+        process.popen.kill()
+        process.popen.wait()
+        self.processes.remove(process)
+        return process
+
+    def restart(self, name: str) -> Process:
+        """Kill one child with SIGKILL and start it again with the same command."""
+        killed = self.kill(name)
+        return self.start(name, killed.args, killed.env)
 
     def check_alive(self) -> None:
         """Raise StackError naming the first child that exited."""

@@ -23,6 +23,7 @@ from fakes.chatwoot.faults import chatwoot_injector, respond
 from fakes.chatwoot.models import JsonObject
 from fakes.chatwoot.serializers import Serializer
 from fakes.chatwoot.store import ChatwootStore
+from fakes.common.churn import Churn, install_churn
 from fakes.common.faults import FaultPlan, RequestStats, install_faults
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,9 @@ def create_app(
     app.state.stats = stats
     app.state.store = store
     install_faults(app, injector, stats, respond)
+    churn = Churn(store.mutate)
+    app.state.churn = churn
+    install_churn(app, churn)
     app.add_exception_handler(ChatwootError, _error_response)  # type: ignore[arg-type]
 
     def authorize(request: Request, account: str) -> None:

@@ -11,6 +11,7 @@ walk several records, such as the API handlers, hold `lock` for the whole
 read so that a test thread changing data cannot split a response.
 """
 
+import random
 import threading
 import time
 import uuid
@@ -344,6 +345,15 @@ class ChatwootStore:
             del self._conversations[display_id]
 
     # Reading records
+
+    def mutate(self, rng: random.Random) -> str:
+        """Add a customer message to a random conversation, for Churn."""
+        with self.lock:
+            if not self._conversations:
+                return "no conversation to change"
+            display_id = rng.choice(sorted(self._conversations))
+            self.add_message(display_id, "Any news on my request?")
+            return f"added a message to conversation {display_id}"
 
     def conversations(self) -> list[Conversation]:
         """Return every conversation in display id order."""

@@ -24,6 +24,7 @@ def to_json(message: Message) -> dict[str, Any]:
 
     The proto JSON mapping writes 64-bit integers as strings; the REST
     contract returns them as JSON numbers, which hold counts exactly up to 2**53.
+    An unset timestamp is written as null rather than left out.
     """
     body = MessageToDict(
         message,
@@ -38,6 +39,11 @@ def _restore_integers(message: Message, body: dict[str, Any]) -> None:
     for field in message.DESCRIPTOR.fields:
         name = field.name
         if name not in body:
+            if (
+                field.message_type is not None
+                and field.message_type.name == "Timestamp"
+            ):
+                body[name] = None
             continue
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             value_field = field.message_type.fields_by_name["value"]

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -12,7 +13,11 @@ from services.connectors.attio import sync as attio_sync
 from services.connectors.attio.client import AttioClient
 from services.connectors.chatwoot.client import ChatwootClient
 from services.connectors.chatwoot.sync import ChatwootSync
-from services.connectors.errors import ConnectorNotConfigured, ConnectorNotFound
+from services.connectors.errors import (
+    ConnectorNotConfigured,
+    ConnectorNotFound,
+    SourceError,
+)
 from services.connectors.http import RetryPolicy, SourceHttp
 from services.connectors.linear import sync as linear_sync
 from services.connectors.linear.client import LinearClient
@@ -21,6 +26,9 @@ from services.connectors.repository import SyncRun
 from services.connectors.settings import ConnectorsSettings
 
 KNOWN_CONNECTORS = ("chatwoot", "linear", "attio")
+# Chatwoot saves its cursor once per run, so a failure is retried as a whole
+# run from that cursor; its pages are idempotent.
+CHATWOOT_ENTITY = "conversations"
 
 Progress = Callable[[dict[str, int]], Awaitable[None]]
 SyncBody = Callable[[SyncRun, Progress], Awaitable[dict[str, int]]]
@@ -159,8 +167,34 @@ class SyncBodies:
             async with self._pool.acquire() as conn:
                 cursor = await repository.load_cursor(conn, run.project_id, "chatwoot")
             mode = "incremental" if run.mode == "retry" else run.mode
-            await sync.run(mode, cursor, run.external_ids)
+            try:
+                await sync.run(mode, cursor, run.external_ids)
+            except SourceError as exc:
+                await self._record_chatwoot_failure(run, cursor, exc)
+                raise
+            async with self._pool.acquire() as conn:
+                await failures.resolve(
+                    conn, run.project_id, "chatwoot", CHATWOOT_ENTITY, [""]
+                )
             counts = dict(sync.counts)
             counts["http_retries"] = http.retries
             counts["rate_limited"] = http.rate_limited
             return counts
+
+    async def _record_chatwoot_failure(
+        self, run: SyncRun, cursor: dict[str, Any], exc: SourceError
+    ) -> None:
+        """Record a failed Chatwoot sync; it resumes from the saved cursor."""
+        async with self._pool.acquire() as conn:
+            await failures.record(
+                conn,
+                self.backoff,
+                project_id=run.project_id,
+                connector="chatwoot",
+                entity=CHATWOOT_ENTITY,
+                target="",
+                position=cursor,
+                kind=exc.kind,
+                message=exc.message,
+                run_id=run.id,
+            )

@@ -9,14 +9,13 @@ import httpx
 import pytest
 
 from devstack import main_job
-from devstack.stack import FakeSource, RunningStack, StackConfig, start_stack
+from devstack.stack import FakeSource, RunningStack
 from fakes.chatwoot.__main__ import build_store, parse_args
 from fakes.chatwoot.store import ChatwootStore
-from tests.fixtures.database import REPO_ROOT, dsn_with_database
+from tests.e2e.stacks import REAL_DATA, launch_stack
 
 pytestmark = pytest.mark.e2e
 
-REAL_DATA = REPO_ROOT / ".." / "shared" / "data" / "real"
 DATA_SETS = ["banking", "multiwoz-ru"]
 LIMIT = 30
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
@@ -37,28 +36,8 @@ def source() -> ChatwootStore:
 def stack(
     postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
-    import asyncio
-
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(postgres_dsn)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    folder = tmp_path_factory.mktemp("stack")
-    config = StackConfig.on_free_ports(
-        data_dir=folder,
-        log_dir=folder / "logs",
-        database_url=dsn_with_database(postgres_dsn, name),
-        fakes={
-            "chatwoot": FakeSource(0, DATA_SETS, REAL_DATA, LIMIT),
-        },
-    )
-    running = start_stack(config)
+    fakes = {"chatwoot": FakeSource(0, DATA_SETS, REAL_DATA, LIMIT)}
+    running = launch_stack(postgres_dsn, tmp_path_factory, fakes)
     yield running
     running.stop()
 
