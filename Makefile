@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --frozen
 
-.PHONY: demo up test test-fast proto fmt lint typecheck check clean
+.PHONY: demo up test test-fast proto fmt lint typecheck check clean pgbouncer
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,8 +22,16 @@ demo: .venv/.synced
 up: .venv/.synced
 	$(RUN) python -m devstack up
 
-test: .venv/.synced
+test: .venv/.synced pgbouncer
 	$(RUN) pytest -p no:cacheprovider
+
+# PgBouncer, for the test of the services behind transaction pooling: taken
+# from the system's packages when missing and this runs as root.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+	  { test "$$(id -u)" = 0 && (apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) >/dev/null; } || \
+	  echo "pgbouncer is not installed; its test will be skipped"
 
 test-fast: .venv/.synced
 	$(RUN) pytest -p no:cacheprovider -m "not e2e"
