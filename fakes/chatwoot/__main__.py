@@ -7,17 +7,15 @@ Example, serving the demo set and two real dialogue sets on port 3001:
 """
 
 import argparse
-import socket
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import structlog
-import uvicorn
 
 from fakes.chatwoot import datasets
 from fakes.chatwoot.app import create_app
 from fakes.chatwoot.store import ChatwootStore
+from fakes.common.server import serve
 from services.common.logging import configure_logging
 
 log = structlog.get_logger("fakes.chatwoot")
@@ -117,46 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging("chatwoot-fake", level=args.log_level)
     store = build_store(args)
     app = create_app(store, api_token=args.token, account_id=args.account_id)
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_config=None, access_log=False
-    )
-    server = _LoggingServer(config, on_started=partial(_log_started, store, args))
-    server.run()
-
-
-class _LoggingServer(uvicorn.Server):
-    """A uvicorn server that reports once its socket is listening."""
-
-    def __init__(
-        self, config: uvicorn.Config, on_started: Callable[[list[int]], None]
-    ) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            ports = [
-                s.getsockname()[1] for server in self.servers for s in server.sockets
-            ]
-            self._on_started(ports)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Logged here because uvicorn re-raises SIGTERM after run() returns.
-        await super().shutdown(sockets)
-        log.info("fake.stopped")
-
-
-def _log_started(
-    store: ChatwootStore, args: argparse.Namespace, ports: list[int]
-) -> None:
-    log.info(
-        "fake.started",
-        host=args.host,
-        port=ports[0] if ports else args.port,
-        account_id=args.account_id,
-        **store.counts(),
-    )
+    serve(app, args.host, args.port, account_id=args.account_id, **store.counts())
 
 
 def _expand(names: list[str]) -> list[str]:

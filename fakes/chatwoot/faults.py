@@ -1,4 +1,4 @@
-"""The failures the fake Chatwoot can inject, answered as Chatwoot would.
+"""The failures the fake Chatwoot can inject, in the shapes Chatwoot uses.
 
 Outcomes: "429" throttles, "500"/"502"/"503" send an HTML error page, "401"
 rejects the token, "timeout" hangs, and "truncated" cuts the normal JSON body
@@ -29,12 +29,12 @@ SERVER_ERROR_PAGES = {
 
 
 def chatwoot_injector(plan: FaultPlan | None) -> FaultInjector:
-    """Return an injector that accepts only the outcomes Chatwoot's fake knows."""
+    """Return an injector that accepts only the outcomes this fake supports."""
     return FaultInjector(FAULT_KINDS, plan)
 
 
 async def respond(fault: Fault, request: Request, call_next: CallNext) -> Response:
-    """Answer one request with the chosen failure."""
+    """Build the response of one request with the chosen failure."""
     if fault.kind == "429":
         # Set the header directly, because media_type would add "; charset=utf-8".
         return Response(THROTTLED_BODY, 429, headers={"content-type": "text/plain"})

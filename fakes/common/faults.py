@@ -5,7 +5,7 @@ a failure. Scripted outcomes are used first, one per matching request, then a
 seeded random draw fails `rate` of the matching requests. With the same plan
 and the same request order the same requests fail.
 
-Each fake names the outcomes it knows and how each one is answered; this
+Each fake lists the outcomes it supports and builds their responses. This
 module only chooses them. The admin paths under `/__fake__/` need no token,
 are never failed and are not counted.
 """
@@ -170,7 +170,7 @@ Responder = Callable[[Fault, Request, CallNext], Awaitable[Response]]
 def install_faults(
     app: FastAPI, injector: FaultInjector, stats: RequestStats, respond: Responder
 ) -> None:
-    """Add the middleware that injects faults, answered by respond, and counts."""
+    """Add the middleware that injects faults (built by respond) and counts."""
 
     @app.middleware("http")
     async def inject_fault(request: Request, call_next: CallNext) -> Response:

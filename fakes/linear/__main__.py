@@ -7,14 +7,11 @@ Example, serving the demo workspace and 100 real GitHub issues on port 3002:
 """
 
 import argparse
-import socket
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import structlog
-import uvicorn
 
+from fakes.common.server import serve
 from fakes.linear import datasets
 from fakes.linear.app import DEFAULT_SCHEMA_PATH, create_app
 from fakes.linear.store import LinearStore
@@ -109,45 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"schema file {args.schema} not found; pass --schema PATH")
     store = build_store(args)
     app = create_app(store, api_key=args.api_key, schema=args.schema)
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_config=None, access_log=False
-    )
-    server = _LoggingServer(config, on_started=partial(_log_started, store, args))
-    server.run()
-
-
-class _LoggingServer(uvicorn.Server):
-    """A uvicorn server that reports once its socket is listening."""
-
-    def __init__(
-        self, config: uvicorn.Config, on_started: Callable[[list[int]], None]
-    ) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            ports = [
-                s.getsockname()[1] for server in self.servers for s in server.sockets
-            ]
-            self._on_started(ports)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Logged here because uvicorn re-raises SIGTERM after run() returns.
-        await super().shutdown(sockets)
-        log.info("fake.stopped")
-
-
-def _log_started(
-    store: LinearStore, args: argparse.Namespace, ports: list[int]
-) -> None:
-    log.info(
-        "fake.started",
-        host=args.host,
-        port=ports[0] if ports else args.port,
-        **store.counts(),
-    )
+    serve(app, args.host, args.port, **store.counts())
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ class SourceHttp:
     ) -> Any:
         """Send a request, retrying transient failures, and return the decoded body.
 
-        check, when given, sees every response first: it raises the SourceError
+        check, when given, inspects every response first: it raises the SourceError
         that a source signals in its own way (a rate limit sent as HTTP 400, a
         page whose JSON lacks required parts), which is then retried like any
         other error of its kind.

@@ -4,7 +4,7 @@ A pass walks an entity from a start position to its last page. Each page is
 written in one transaction together with the position of the next page, so a
 crash resumes the pass where it stopped and the idempotent upserts absorb the
 page that was in flight. When the last page is written, the pass start time
-becomes the entity's watermark; the next incremental pass asks for records
+becomes the entity's watermark. The next incremental pass requests records
 changed since that watermark less an overlap, so records sharing a boundary
 timestamp or changing during the walk are read again rather than skipped.
 
@@ -41,7 +41,7 @@ Progress = Callable[[dict[str, int]], Awaitable[None]]
 @dataclass(frozen=True)
 class Page:
     records: list[JsonObject]
-    # Where the following page starts; None after the last page.
+    # Position of the following page; None after the last page.
     next_position: dict[str, Any] | None
 
 
@@ -62,7 +62,7 @@ class InvalidRecord(Exception):
 
 
 class Entity(Protocol):
-    """One kind of record of a source, as the pass driver sees it."""
+    """One kind of record of a source, as run_pass uses it."""
 
     name: str
     # True when the source cannot list changes since a time, so every pass is full.
@@ -291,7 +291,7 @@ async def write_records(
 
 
 def record_key(record: JsonObject) -> str:
-    """The external id of a record as both sources name it."""
+    """Return the external id of a Linear or Attio record."""
     key = record.get("id")
     if isinstance(key, dict):
         key = key.get("record_id")

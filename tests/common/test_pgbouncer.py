@@ -2,7 +2,7 @@
 
 Under transaction pooling a statement prepared on one server connection may
 be executed on another. The services then need DB_STATEMENT_CACHE_SIZE=0,
-as the README says; this test runs 50 concurrent searches and one
+as the README explains; this test runs 50 concurrent searches and one
 Linear sync through a real PgBouncer with that setting, and shows that the
 default statement cache fails the same load.
 """

@@ -184,9 +184,7 @@ async def test_deleted_deal_leaves_the_index_and_marks_the_mirror(
     assert mirror[gone] is not None
 
 
-async def test_malformed_page_is_retried_and_a_bad_record_recorded(
-    connectors_pool, store, fake, http
-) -> None:
+async def test_malformed_page_is_retried(connectors_pool, store, fake, http) -> None:
     company = _company(store, "acme")
     _deal(store, "Fine deal", company)
     fake[1].state.faults.set_plan(

@@ -73,7 +73,7 @@ async def test_permanent_errors_wait_for_an_operator(
     assert [f.id for f in due_after] == [failure.id]
 
 
-async def test_success_resolves_and_a_new_failure_opens_a_new_row(
+async def test_success_resolves_open_error(
     connectors_pool: asyncpg.Pool,
 ) -> None:
     async with connectors_pool.acquire() as conn:

@@ -103,7 +103,7 @@ async def test_archived_issue_is_kept_not_deleted(
     assert indexed == {"ENG-1", "ENG-2", "ENG-3", "ENG-5"}
 
 
-async def test_many_comments_and_labels_stay_under_the_complexity_cap(
+async def test_comments_labels_under_complexity_cap(
     connectors_pool, store, fake, http
 ) -> None:
     """F06: three issues with many comments and labels are stored whole."""
@@ -218,7 +218,7 @@ async def test_bad_key_records_one_authentication_error(
     assert fake[1].state.stats.snapshot()["total"] == 2
 
 
-async def test_deleted_issue_leaves_raw_and_index_on_a_full_pass(
+async def test_full_pass_tombstones_deleted_issue(
     connectors_pool, store, fake, http
 ) -> None:
     ids = _eng_team(store, 3)

@@ -274,7 +274,7 @@ def test_killed_sync_expires_and_the_next_run_resumes(
     _assert_complete(stack, project)
 
 
-def test_bad_token_leaves_one_authentication_error_and_no_storm(
+def test_bad_token_records_one_error(
     stack: RunningStack, api: main_job.ApiSession
 ) -> None:
     _calm(stack)

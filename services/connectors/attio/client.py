@@ -74,7 +74,7 @@ def _check_single(response: httpx.Response, body: Any) -> None:
     if response.status_code >= 400:
         return
     if not isinstance(body, dict) or not _is_record(body.get("data")):
-        raise SourceResponseInvalid("attio sent a record answer that breaks its schema")
+        raise SourceResponseInvalid("attio returned a record that breaks its schema")
 
 
 def _is_record(record: Any) -> bool:

@@ -205,7 +205,7 @@ def _deal_document(row: Any) -> SourceDocument:
 
 
 def entities(client: AttioClient, project_id: str) -> list[ObjectEntity]:
-    """The Attio objects in sync order: companies before the deals that use them."""
+    """Return the Attio objects in sync order, companies before their deals."""
     return [
         ObjectEntity(
             client,

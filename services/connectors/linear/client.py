@@ -3,8 +3,8 @@
 Queries stay far below Linear's 10,000-point complexity cap: every nested
 connection has a small explicit `first` (comments and labels inside an issue
 page), and the longer comment lists are paged separately. If Linear still
-answers "Query too complex", the page size is halved and the page asked
-again. Every list passes `includeArchived: true`, because archived and
+rejects a query as "Query too complex", the page size is halved and the page
+requested again. Every list passes `includeArchived: true`, because archived and
 trashed issues are hidden otherwise and would look deleted.
 
 Linear signals a rate limit as HTTP 400 with the error code RATELIMITED (and
@@ -201,7 +201,7 @@ def _require_connection(connection: Any) -> JsonObject:
 
 
 def check_response(response: httpx.Response, body: Any) -> None:
-    """Raise the SourceError that a Linear answer signals, if any."""
+    """Raise the SourceError that a Linear response signals, if any."""
     errors = body.get("errors") if isinstance(body, dict) else None
     if errors:
         _raise_for_errors(response, errors, body.get("data"))
@@ -212,7 +212,7 @@ def check_response(response: httpx.Response, body: Any) -> None:
     if response.status_code < 400 and (
         not isinstance(body, dict) or not isinstance(body.get("data"), dict)
     ):
-        raise SourceResponseInvalid("linear sent an answer without data")
+        raise SourceResponseInvalid("linear returned a response without data")
 
 
 def _raise_for_errors(response: httpx.Response, errors: list[Any], data: Any) -> None:

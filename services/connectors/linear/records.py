@@ -88,7 +88,7 @@ def cycle_row(node: JsonObject) -> dict[str, Any]:
 
 
 def issue_document(node: JsonObject) -> SourceDocument:
-    """The searchable text of an issue: title, description and comments."""
+    """Build the searchable document of an issue: title, description, comments."""
     node, _ = strip_nul_json(node)
     creator = (node.get("creator") or {}).get("name") or ""
     sections = []

@@ -166,5 +166,5 @@ class CyclesEntity:
 
 
 def entities(client: LinearClient, project_id: str) -> list[Entity]:
-    """The Linear entities in sync order."""
+    """Return the Linear entities in sync order."""
     return [CyclesEntity(client, project_id), IssuesEntity(client, project_id)]

@@ -1,0 +1,142 @@
+"""Records per second of a full sync of each connector against its fake.
+
+Each fake runs as its own process on the real data sets; the sync runs in
+this process through the connectors service's own sync code into a fresh
+database of the embedded Postgres under var/bench. Run with
+
+    .venv/bin/python -m bench.connector_sync [--repeat 3]
+
+and it prints one line per connector: records written, seconds, records/s
+(median of the repeats, with the spread).
+"""
+
+import argparse
+import asyncio
+import secrets
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from devstack.processes import ProcessGroup, free_port, wait_for_port
+from devstack.stack import SECRET_OPTIONS
+from services.common.database import start_embedded_postgres
+from services.common.migrations import apply_migrations
+from services.connectors.repository import SyncRun
+from services.connectors.settings import ConnectorsSettings
+from services.connectors.sources import SyncBodies
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO / ".." / "shared" / "data" / "real"
+DATA = {
+    "chatwoot": ["--data", "banking", "--data", "multiwoz-ru", "--account-id", "1"],
+    "linear": ["--data", "github-issues"],
+    "attio": ["--data", "maven-crm"],
+}
+RECORD_COUNTS = {
+    "chatwoot": ("contacts_written", "conversations", "messages"),
+    "linear": ("issues_written", "cycles_written"),
+    "attio": ("companies_written", "people_written", "deals_written"),
+}
+
+
+def _settings(connector: str, port: int, secret: str) -> ConnectorsSettings:
+    url = f"http://127.0.0.1:{port}"
+    values = {
+        "chatwoot": {
+            "CHATWOOT_BASE_URL": url,
+            "CHATWOOT_API_TOKEN": secret,
+            "CHATWOOT_ACCOUNT_ID": 1,
+        },
+        "linear": {"LINEAR_API_URL": f"{url}/graphql", "LINEAR_API_KEY": secret},
+        "attio": {"ATTIO_BASE_URL": url, "ATTIO_API_TOKEN": secret},
+    }[connector]
+    return ConnectorsSettings(**values)  # type: ignore[arg-type]
+
+
+async def _fresh_database(server: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    dsn = server.replace("/postgres?", f"/{name}?")
+    conn = await asyncpg.connect(dsn)
+    migrations = REPO / "services" / "connectors" / "migrations"
+    await apply_migrations(conn, "connectors", migrations)
+    await conn.close()
+    return dsn
+
+
+async def _one_sync(
+    server: str, settings: ConnectorsSettings, connector: str
+) -> tuple[int, float]:
+    dsn = await _fresh_database(server)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+    now = datetime.now(UTC)
+    run = SyncRun(
+        str(uuid.uuid4()),
+        str(uuid.uuid4()),
+        connector,
+        "full",
+        "running",
+        "bench",
+        now,
+        now,
+        now,
+        None,
+        {},
+        None,
+    )
+
+    async def progress(counts: dict[str, int]) -> None:
+        return None
+
+    body = SyncBodies(pool, settings).for_connector(connector)
+    started = time.perf_counter()
+    counts = await body(run, progress)
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return sum(counts.get(key, 0) for key in RECORD_COUNTS[connector]), elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    server = start_embedded_postgres(REPO / "var" / "bench")
+    group = ProcessGroup(REPO / "var" / "bench" / "logs")
+    try:
+        for connector, data in DATA.items():
+            port, secret = free_port(), secrets.token_hex(8)
+            command = ["-m", f"fakes.{connector}", "--port", str(port)]
+            command += [
+                SECRET_OPTIONS[connector],
+                secret,
+                *data,
+                "--data-dir",
+                str(REAL),
+            ]
+            group.start(f"{connector}-fake", command, {})
+            wait_for_port(group, port, 120)
+            settings = _settings(connector, port, secret)
+            results = [
+                asyncio.run(_one_sync(server, settings, connector))
+                for _ in range(args.repeat)
+            ]
+            rates = [records / seconds for records, seconds in results]
+            sys.stdout.write(
+                f"{connector}: {results[0][0]} records,"
+                f" median {statistics.median(s for _, s in results):.2f} s,"
+                f" {statistics.median(rates):.0f} records/s"
+                f" (min {min(rates):.0f}, max {max(rates):.0f})\n"
+            )
+    finally:
+        group.stop()
+
+
+if __name__ == "__main__":
+    main()
