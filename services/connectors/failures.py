@@ -219,6 +219,16 @@ async def make_due(conn: Connection, project_id: str, connector: str | None) -> 
     return int(result.split()[-1])
 
 
+async def waiting_connectors(conn: Connection, project_id: str) -> list[str]:
+    """Return the connectors of the project with errors waiting for a retry."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT connector FROM connectors.connector_errors"
+        " WHERE project_id = $1 AND status IN ('pending', 'retrying')",
+        uuid.UUID(project_id),
+    )
+    return [row["connector"] for row in rows]
+
+
 async def requeue(
     conn: Connection, project_id: str, error_id: int
 ) -> ConnectorFailure | None:

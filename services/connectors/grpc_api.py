@@ -177,14 +177,17 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
         principal = current_principal()
         project_id = principal.require_project()
         principal.require_role("admin")
-        names = [sources.require_known(request.connector)] if request.connector else []
+        if request.connector:
+            sources.require_known(request.connector)
         async with self._pool.acquire() as conn:
             queued = await failures.make_due(
                 conn, project_id, request.connector or None
             )
+            waiting = await failures.waiting_connectors(conn, project_id)
         runs = []
-        for name in names or sources.KNOWN_CONNECTORS:
-            if sources.is_configured(self._settings, name):
+        for name in waiting:
+            wanted = request.connector in ("", name)
+            if wanted and sources.is_configured(self._settings, name):
                 runs.append(await self.start_retry(project_id, name))
         return pb.RetryConnectorErrorsResponse(
             queued=queued, runs=[run_to_proto(run) for run in runs]
