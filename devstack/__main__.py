@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devstack import main_job
 from devstack.processes import REPO_ROOT, StackError
-from devstack.stack import StackConfig, start_stack
+from devstack.stack import RunningStack, StackConfig, start_stack
 
 log = logging.getLogger("devstack")
 
@@ -61,6 +61,28 @@ def _run_demo(base_url: str, config: StackConfig, question: str) -> None:
     sys.stdout.write(f"\nQuestion: {question}\n\n{main_job.format_answer(result)}\n\n")
 
 
+MAX_RESTARTS = 3
+
+
+def _restart_exited(stack: RunningStack, restarts: dict[str, int]) -> None:
+    """Start again each process that exited, as a supervisor would, up to a limit."""
+    for process in stack.group.exited():
+        code = process.popen.returncode
+        restarts[process.name] = restarts.get(process.name, 0) + 1
+        if restarts[process.name] > MAX_RESTARTS:
+            raise StackError(
+                f"{process.name} exited with code {code} after {MAX_RESTARTS}"
+                f" restarts; log tail:\n{stack.group.log_tail(process)}"
+            )
+        log.warning(
+            "%s exited with code %s; starting it again (log: %s)",
+            process.name,
+            code,
+            process.log_path,
+        )
+        stack.group.restart(process.name)
+
+
 def main() -> int:
     args = _parse()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -86,8 +108,9 @@ def main() -> int:
             "stack keeps running for you at %s (user owner); press Ctrl-C to stop",
             stack.gateway_url,
         )
+        restarts: dict[str, int] = {}
         while not stop.wait(1.0):
-            stack.group.check_alive()
+            _restart_exited(stack, restarts)
     except KeyboardInterrupt:
         pass
     except (StackError, main_job.MainJobError) as exc:

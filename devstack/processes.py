@@ -65,12 +65,19 @@ class ProcessGroup:
         killed = self.kill(name)
         return self.start(name, killed.args, killed.env)
 
+    def exited(self) -> list[Process]:
+        """Return the children that have exited."""
+        return [p for p in self.processes if p.popen.poll() is not None]
+
+    def log_tail(self, process: Process) -> str:
+        return process.log_path.read_text(errors="replace")[-3000:]
+
     def check_alive(self) -> None:
         """Raise StackError naming the first child that exited."""
         for process in self.processes:
             code = process.popen.poll()
             if code is not None:
-                tail = process.log_path.read_text(errors="replace")[-3000:]
+                tail = self.log_tail(process)
                 raise StackError(
                     f"{process.name} exited with code {code}; log tail:\n{tail}"
                 )

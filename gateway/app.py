@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import clients as service_clients
 from gateway import errors, metrics
@@ -63,6 +64,7 @@ def create_app(
     app.add_exception_handler(grpc.aio.AioRpcError, errors.handle_rpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(errors.ApiError, errors.handle_api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, errors.handle_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, errors.handle_unexpected)
     app.middleware("http")(_edge_middleware(settings))
     app.add_middleware(

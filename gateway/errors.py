@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.telemetry import current_trace_id
 
@@ -106,6 +107,17 @@ async def handle_validation_error(
         error_body(request, "validation_failed", f"invalid request: {problems}"),
         status_code=422,
     )
+
+
+async def handle_http_error(
+    request: Request, error: StarletteHTTPException
+) -> JSONResponse:
+    """Answer routing errors (unknown path, wrong method) in the error envelope."""
+    code = {404: "not_found", 405: "method_not_allowed"}.get(
+        error.status_code, "http_error"
+    )
+    body = error_body(request, code, str(error.detail))
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
 async def handle_unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -3,9 +3,9 @@
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.routes.common import clients_of, timeout_of, to_json
 from gateway.routes.connectors import run_json
@@ -17,8 +17,13 @@ router = APIRouter(tags=["connectors"])
 ErrorStatus = Literal["pending", "retrying", "dead_letter", "resolved"]
 
 
+INT64_MAX = 2**63 - 1
+
+
 class RetryBody(BaseModel):
-    connector: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str | None = Field(default=None, max_length=50)
 
 
 @router.get("/connectors/errors")
@@ -28,7 +33,7 @@ async def list_errors(
     status: ErrorStatus | None = None,
     connector: str | None = None,
     limit: int = Query(100, ge=1, le=500),
-    before_id: int | None = Query(None, ge=1),
+    before_id: int | None = Query(None, ge=1, le=INT64_MAX),
 ) -> dict[str, Any]:
     """Return failed pages and records, newest first, filtered as asked."""
     result = await clients_of(request).connectors.ListConnectorErrors(
@@ -54,15 +59,24 @@ async def retry_errors(
         metadata=user_metadata(request, session),
         timeout=timeout_of(request),
     )
-    return JSONResponse(
-        {"queued": result.queued, "runs": [run_json(run) for run in result.runs]},
-        status_code=202,
-    )
+    answer: dict[str, Any] = {
+        "queued": result.queued,
+        "runs": [run_json(run) for run in result.runs],
+        "dead_letters": result.dead_letters,
+    }
+    if result.dead_letters:
+        answer["hint"] = (
+            "dead letters are not retried in bulk; retry each one with"
+            " POST /connectors/errors/{id}/retry"
+        )
+    return JSONResponse(answer, status_code=202)
 
 
 @router.post("/connectors/errors/{error_id}/retry", status_code=202)
 async def requeue_error(
-    error_id: int, session: ProjectSessionDep, request: Request
+    session: ProjectSessionDep,
+    request: Request,
+    error_id: int = Path(ge=1, le=INT64_MAX),
 ) -> JSONResponse:
     """Put one error, a dead letter included, back in the queue and retry it."""
     result = await clients_of(request).connectors.RequeueConnectorError(
@@ -78,7 +92,10 @@ async def requeue_error(
 
 @router.get("/connectors/{name}/records/{external_id}")
 async def get_record(
-    name: str, external_id: str, session: ProjectSessionDep, request: Request
+    name: str,
+    session: ProjectSessionDep,
+    request: Request,
+    external_id: str = Path(max_length=200),
 ) -> dict[str, Any]:
     """Return a record's raw row and, for Attio, its CRM mirror row."""
     record = await clients_of(request).connectors.GetSourceRecord(

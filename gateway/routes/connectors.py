@@ -1,10 +1,10 @@
 """Sync runs and connector state."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.routes.common import clients_of, timeout_of, to_json
 from gateway.security import ProjectSessionDep, user_metadata
@@ -15,9 +15,14 @@ router = APIRouter(tags=["connectors"])
 MODES = {"incremental": pb.SYNC_MODE_INCREMENTAL, "full": pb.SYNC_MODE_FULL}
 
 
+ExternalId = Annotated[str, StringConstraints(max_length=200)]
+
+
 class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     mode: Literal["incremental", "full"] = "incremental"
-    external_ids: list[str] = Field(default_factory=list, max_length=1000)
+    external_ids: list[ExternalId] = Field(default_factory=list, max_length=1000)
 
 
 async def start_sync(

@@ -16,7 +16,7 @@ async def list_accounts(
     session: ProjectSessionDep,
     request: Request,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
 ) -> dict[str, Any]:
     """Return mirrored accounts with their source_system and external_ref."""
     result = await clients_of(request).connectors.ListCrmAccounts(
@@ -35,7 +35,7 @@ async def list_opportunities(
     session: ProjectSessionDep,
     request: Request,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
 ) -> dict[str, Any]:
     """Return mirrored deals; unmapped_deals counts deals waiting for their company."""
     result = await clients_of(request).connectors.ListCrmOpportunities(

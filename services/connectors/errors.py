@@ -23,6 +23,10 @@ class InvalidSyncRequest(errors.InvalidArgument):
     code = "invalid_sync_request"
 
 
+class InvalidExternalId(errors.InvalidArgument):
+    code = "invalid_external_id"
+
+
 class SourceError(ConnectorError):
     """A source system rejected a request or returned an unusable response."""
 

@@ -219,6 +219,19 @@ async def make_due(conn: Connection, project_id: str, connector: str | None) -> 
     return int(result.split()[-1])
 
 
+async def count_dead_letters(
+    conn: Connection, project_id: str, connector: str | None
+) -> int:
+    """Count the project's dead letters, of one connector or of all."""
+    value = await conn.fetchval(
+        "SELECT count(*) FROM connectors.connector_errors WHERE project_id = $1"
+        " AND ($2::text IS NULL OR connector = $2) AND status = 'dead_letter'",
+        uuid.UUID(project_id),
+        connector,
+    )
+    return int(value)
+
+
 async def waiting_connectors(conn: Connection, project_id: str) -> list[str]:
     """Return the connectors of the project with errors waiting for a retry."""
     rows = await conn.fetch(

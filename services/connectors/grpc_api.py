@@ -14,6 +14,7 @@ from gen.connectors.v1 import connectors_pb2 as pb
 from gen.connectors.v1 import connectors_pb2_grpc
 from services.common.internal_auth import current_principal
 from services.connectors import crm, failures, feed, lookup, repository, sources
+from services.connectors import external_ids as external_ids_
 from services.connectors.errors import ConnectorErrorNotFound, InvalidSyncRequest
 from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
@@ -72,14 +73,7 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
         project_id = principal.require_project()
         principal.require_role("member")
         connector = sources.require_known(request.connector)
-        external_ids = [key.strip() for key in request.external_ids if key.strip()]
-        if len(external_ids) != len(request.external_ids):
-            raise InvalidSyncRequest("external_ids must not contain blank values")
-        unprintable = [key for key in external_ids if not key.isprintable()]
-        if unprintable:
-            raise InvalidSyncRequest(
-                f"external_ids must be printable text; rejected {unprintable[0]!r}"
-            )
+        external_ids = [external_ids_.check(connector, k) for k in request.external_ids]
         mode = (
             "targeted" if external_ids else MODE_NAMES.get(request.mode, "incremental")
         )
@@ -184,13 +178,16 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
                 conn, project_id, request.connector or None
             )
             waiting = await failures.waiting_connectors(conn, project_id)
+            dead = await failures.count_dead_letters(
+                conn, project_id, request.connector or None
+            )
         runs = []
         for name in waiting:
             wanted = request.connector in ("", name)
             if wanted and sources.is_configured(self._settings, name):
                 runs.append(await self.start_retry(project_id, name))
         return pb.RetryConnectorErrorsResponse(
-            queued=queued, runs=[run_to_proto(run) for run in runs]
+            queued=queued, runs=[run_to_proto(run) for run in runs], dead_letters=dead
         )
 
     async def RequeueConnectorError(
@@ -226,10 +223,9 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
         """Return a record's raw row and its CRM mirror row."""
         project_id = current_principal().require_project()
         connector = sources.require_known(request.connector)
+        external_id = external_ids_.check(connector, request.external_id)
         async with self._pool.acquire() as conn:
-            found = await lookup.find_record(
-                conn, project_id, connector, request.external_id
-            )
+            found = await lookup.find_record(conn, project_id, connector, external_id)
         return pb.SourceRecord(
             connector=connector,
             external_id=request.external_id,
@@ -350,6 +346,7 @@ def _state_to_proto(
         lease_expires_at=_timestamp(running.lease_expires_at) if running else None,
         last_success_at=_timestamp(state.last_success_at),
         last_error=state.last_error or "",
+        last_error_at=_timestamp(state.last_error_at),
         retry_count=state.retry_count,
         last_run_id=running.id if running else (state.last_run_id or ""),
         configured=configured,

@@ -61,6 +61,12 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, moment.timestamp() - current)
 
 
+TOKEN_SETTINGS = {
+    "chatwoot": "CHATWOOT_API_TOKEN",
+    "linear": "LINEAR_API_KEY",
+    "attio": "ATTIO_API_TOKEN",
+}
+
 # Looks at a response and its decoded JSON body (None if not JSON) and raises
 # a SourceError when the source reports a failure in its own way.
 Check = Callable[[httpx.Response, Any], None]
@@ -159,7 +165,8 @@ class SourceHttp:
         if status in (401, 403):
             raise SourceAuthenticationFailed(
                 f"{self._source} rejected the API token ({status}) on {path};"
-                " check the token and its permissions"
+                f" check {TOKEN_SETTINGS.get(self._source, 'the token')} and its"
+                " permissions"
             )
         if status == 404:
             raise SourceRecordNotFound(f"{self._source} has no resource at {path}")

@@ -8,6 +8,7 @@ from typing import Any
 from services.common.database import Connection
 from services.connectors.crm import SOURCE_SYSTEM
 from services.connectors.errors import SourceRecordMissing
+from services.connectors.external_ids import shown
 
 # Raw tables searched per connector, in order, with the column matched besides
 # external_id and the mirror table of the rows found there.
@@ -59,7 +60,7 @@ async def find_record(
             mirror = _plain(mirror_row) if mirror_row else None
         return FoundRecord(table, _plain(row), mirror)
     raise SourceRecordMissing(
-        f"no {connector} record {external_id!r} in the raw tables of this project"
+        f"no {connector} record {shown(external_id)} in the raw tables of this project"
     )
 
 

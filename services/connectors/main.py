@@ -24,6 +24,7 @@ def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,
         )
+        await runner.abandon_orphans()
         servicer = ConnectorsServicer(pool, runner, settings)
         connectors_pb2_grpc.add_ConnectorsServiceServicer_to_server(servicer, server)
         retries = asyncio.create_task(

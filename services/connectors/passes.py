@@ -35,6 +35,8 @@ from services.connectors.errors import SourceAuthenticationFailed, SourceError
 log = structlog.get_logger(__name__)
 
 JsonObject = dict[str, Any]
+# A source record and the raw-table row built from it.
+Item = tuple[JsonObject, dict[str, Any]]
 Progress = Callable[[dict[str, int]], Awaitable[None]]
 
 
@@ -74,10 +76,14 @@ class Entity(Protocol):
 
     async def fetch_ids(self, external_ids: list[str]) -> list[JsonObject]: ...
 
+    def to_row(self, record: JsonObject) -> dict[str, Any]:
+        """Build the raw-table row of a record, or raise InvalidRecord."""
+        ...
+
     async def write(
-        self, conn: Connection, records: list[JsonObject], seen_pass: str | None
+        self, conn: Connection, items: list[Item], seen_pass: str | None
     ) -> dict[str, int]:
-        """Store records (raising InvalidRecord for one it cannot store)."""
+        """Store records with the rows to_row built for them."""
         ...
 
     async def delete_unseen(self, conn: Connection, seen_pass: str) -> int: ...
@@ -275,19 +281,15 @@ async def write_records(
     seen_pass: str | None,
 ) -> None:
     """Write one page, recording each invalid record instead of failing the page."""
-    valid = list(records)
-    while True:
+    items = []
+    for record in records:
         try:
-            async with conn.transaction():
-                counts = await entity.write(conn, valid, seen_pass)
-            break
+            items.append((record, entity.to_row(record)))
         except InvalidRecord as exc:
-            valid = [r for r in valid if record_key(r) != exc.external_id]
             await _record_invalid(ctx, conn, entity, exc)
-    ctx.counts.update(counts)
-    await failures.resolve(
-        conn, ctx.project_id, ctx.connector, entity.name, [record_key(r) for r in valid]
-    )
+    ctx.counts.update(await entity.write(conn, items, seen_pass))
+    keys = [row["external_id"] for _, row in items]
+    await failures.resolve(conn, ctx.project_id, ctx.connector, entity.name, keys)
 
 
 def record_key(record: JsonObject) -> str:

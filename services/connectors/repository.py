@@ -37,6 +37,7 @@ class ConnectorState:
     cursor: dict[str, Any]
     last_success_at: datetime | None
     last_error: str | None
+    last_error_at: datetime | None
     retry_count: int
     last_run_id: str | None
     running: SyncRun | None
@@ -195,8 +196,8 @@ async def record_success(
         " (project_id, connector, cursor, last_success_at, retry_count, last_run_id)"
         " VALUES ($1, $2, $3::jsonb, now(), 0, $4)"
         " ON CONFLICT (project_id, connector) DO UPDATE SET cursor = EXCLUDED.cursor,"
-        " last_success_at = now(), retry_count = 0, last_run_id = EXCLUDED.last_run_id,"
-        " updated_at = now()",
+        " last_success_at = now(), retry_count = 0, last_error = NULL,"
+        " last_run_id = EXCLUDED.last_run_id, updated_at = now()",
         uuid.UUID(project_id),
         connector,
         json.dumps(cursor),
@@ -213,7 +214,8 @@ async def mark_success(
         " (project_id, connector, last_success_at, retry_count, last_run_id)"
         " VALUES ($1, $2, now(), 0, $3)"
         " ON CONFLICT (project_id, connector) DO UPDATE SET last_success_at = now(),"
-        " retry_count = 0, last_run_id = EXCLUDED.last_run_id, updated_at = now()",
+        " retry_count = 0, last_error = NULL, last_run_id = EXCLUDED.last_run_id,"
+        " updated_at = now()",
         uuid.UUID(project_id),
         connector,
         uuid.UUID(run_id),
@@ -263,6 +265,7 @@ async def list_states(conn: Connection, project_id: str) -> dict[str, ConnectorS
             cursor=json.loads(row["cursor"]),
             last_success_at=row["last_success_at"],
             last_error=row["last_error"],
+            last_error_at=row["last_error_at"],
             retry_count=row["retry_count"],
             last_run_id=str(row["last_run_id"]) if row["last_run_id"] else None,
             running=running.get(row["connector"]),
@@ -270,7 +273,7 @@ async def list_states(conn: Connection, project_id: str) -> dict[str, ConnectorS
     for connector, run in running.items():
         if connector not in states:
             states[connector] = ConnectorState(
-                connector, {}, None, None, 0, run.id, run
+                connector, {}, None, None, None, 0, run.id, run
             )
     return states
 

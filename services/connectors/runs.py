@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 
+from services.common.database import Connection
 from services.common.errors import DomainError
 from services.connectors import repository
 from services.connectors.errors import InvalidSyncRequest, SyncRunNotFound
@@ -82,6 +83,31 @@ class SyncRunner:
             self._execute(run, body), name=f"sync-{run.id}"
         )
         return run
+
+    async def abandon_orphans(self) -> int:
+        """Close the runs that a dead process on this host left running.
+
+        Holders name their host and process id, so a service that restarts
+        need not wait for the lease of a run whose process is gone.
+        NOTE: assumes one process id namespace per host name, as on a machine
+        or in a pod; elsewhere such runs still end when their lease expires.
+        """
+        prefix = f"{socket.gethostname()}:"
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, project_id, connector, lease_holder"
+                " FROM connectors.sync_runs WHERE status = 'running'"
+                " AND starts_with(lease_holder, $1)",
+                prefix,
+            )
+            closed = 0
+            for row in rows:
+                pid = _holder_pid(row["lease_holder"])
+                if pid is None or pid == os.getpid() or _alive(pid):
+                    continue
+                await _abandon(conn, row, f"the process running it (pid {pid}) is gone")
+                closed += 1
+        return closed
 
     async def get(self, project_id: str, run_id: str) -> SyncRun:
         """Return a run of the project, marking it abandoned if its lease expired."""
@@ -165,3 +191,33 @@ class SyncRunner:
             )
         else:
             log.info("sync.finished", run_id=run.id, connector=run.connector, **counts)
+
+
+async def _abandon(conn: Connection, row: asyncpg.Record, reason: str) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE connectors.sync_runs SET status = 'abandoned', finished_at = now(),"
+            " error = $2 WHERE id = $1 AND status = 'running'",
+            row["id"],
+            reason,
+        )
+        project_id = str(row["project_id"])
+        await repository.record_failure(
+            conn, project_id, row["connector"], reason, row["id"]
+        )
+    log.warning("sync.orphan_abandoned", run_id=str(row["id"]), reason=reason)
+
+
+def _holder_pid(holder: str) -> int | None:
+    parts = holder.split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -123,7 +123,7 @@ class SyncBodies:
             await run_entities(
                 ctx, entities, run.mode, run.external_ids, catch_up=("issues",)
             )
-            return await self._succeeded(ctx, http)
+            return await self._succeeded(run, ctx, http)
 
     async def _run_attio(self, run: SyncRun, progress: Progress) -> dict[str, int]:
         settings = self._settings
@@ -135,13 +135,18 @@ class SyncBodies:
             client = AttioClient(http, settings.attio_base_url)
             entities = attio_sync.entities(client, run.project_id)
             await run_entities(ctx, list(entities), run.mode, run.external_ids)
-            return await self._succeeded(ctx, http)
+            return await self._succeeded(run, ctx, http)
 
-    async def _succeeded(self, ctx: SyncContext, http: SourceHttp) -> dict[str, int]:
-        async with self._pool.acquire() as conn:
-            await repository.mark_success(
-                conn, ctx.project_id, ctx.connector, ctx.run_id
-            )
+    async def _succeeded(
+        self, run: SyncRun, ctx: SyncContext, http: SourceHttp
+    ) -> dict[str, int]:
+        # Only a whole pass brings the connector up to date; a targeted sync or
+        # a retry of some pages leaves its lag as it was.
+        if run.mode in ("incremental", "full"):
+            async with self._pool.acquire() as conn:
+                await repository.mark_success(
+                    conn, ctx.project_id, ctx.connector, ctx.run_id
+                )
         counts = dict(ctx.counts)
         counts["http_retries"] = http.retries
         counts["rate_limited"] = http.rate_limited
@@ -170,7 +175,8 @@ class SyncBodies:
             try:
                 await sync.run(mode, cursor, run.external_ids)
             except SourceError as exc:
-                await self._record_chatwoot_failure(run, cursor, exc)
+                if mode != "targeted":
+                    await self._record_chatwoot_failure(run, cursor, exc)
                 raise
             async with self._pool.acquire() as conn:
                 await failures.resolve(

@@ -14,7 +14,8 @@ from fakes.openai.server import serve_in_thread
 from services.connectors import failures, feed
 from services.connectors.errors import SourceAuthenticationFailed
 from services.connectors.http import SourceHttp
-from services.connectors.passes import SyncIncomplete
+from services.connectors.linear.sync import IssuesEntity
+from services.connectors.passes import SyncIncomplete, write_records
 from tests.connectors import harness
 from tests.connectors.conftest import PROJECT
 
@@ -248,3 +249,28 @@ async def test_targeted_sync_fetches_only_the_named_issues(
 
     assert sorted(await _rows(connectors_pool)) == ["ENG-3"]
     assert ctx.counts["issues_written"] == 1
+
+
+async def test_record_without_id_is_skipped_once(connectors_pool) -> None:
+    ctx = harness.context(connectors_pool, "linear")
+    entity = IssuesEntity(None, PROJECT)  # type: ignore[arg-type]
+    good = {
+        "id": "a1",
+        "identifier": "ENG-1",
+        "title": "Fine",
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+        "comments": {"nodes": []},
+    }
+    broken = {"identifier": "ENG-2", "title": "No id", "updatedAt": None}
+
+    async with connectors_pool.acquire() as conn, conn.transaction():
+        await write_records(ctx, conn, entity, [broken, good], None)
+        errors = await failures.list_errors(
+            conn, PROJECT, connector="linear", status=None, limit=10, before_id=None
+        )
+
+    assert sorted(await _rows(connectors_pool)) == ["ENG-1"]
+    assert [(e.target, e.kind, e.attempts) for e in errors] == [
+        ("ENG-2", "invalid_record", 1)
+    ]
+    assert ctx.counts["records_invalid"] == 1

@@ -89,3 +89,32 @@ async def test_unknown_run_id_is_not_found(connectors_pool: asyncpg.Pool) -> Non
     for run_id in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
         with pytest.raises(SyncRunNotFound):
             await runner.get(PROJECT, run_id)
+
+
+async def test_orphan_of_dead_local_process_is_abandoned(
+    connectors_pool: asyncpg.Pool,
+) -> None:
+    import socket
+
+    dead_holder = f"{socket.gethostname()}:4194303:dead"
+    other_host = "elsewhere:1:live"
+    async with connectors_pool.acquire() as conn:
+        for connector, holder in (("linear", dead_holder), ("attio", other_host)):
+            await conn.execute(
+                "INSERT INTO connectors.sync_runs (project_id, connector, mode, status,"
+                " lease_holder, lease_expires_at) VALUES ($1::uuid, $2, 'full',"
+                " 'running', $3, now() + interval '1 hour')",
+                PROJECT,
+                connector,
+                holder,
+            )
+    runner = SyncRunner(connectors_pool, lease_seconds=30, heartbeat_seconds=10)
+
+    closed = await runner.abandon_orphans()
+    async with connectors_pool.acquire() as conn:
+        statuses = dict(
+            await conn.fetch("SELECT connector, status FROM connectors.sync_runs")
+        )
+
+    assert closed == 1
+    assert statuses == {"linear": "abandoned", "attio": "running"}

@@ -228,7 +228,7 @@ def test_unprintable_external_id_gets_400(api: main_job.ApiSession) -> None:
     )
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_sync_request"
+    assert response.json()["error"]["code"] == "invalid_external_id"
 
 
 def test_unknown_connector_gets_404(api: main_job.ApiSession) -> None:

@@ -82,7 +82,7 @@ class ListConnectorStatesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ConnectorState(_message.Message):
-    __slots__ = ("connector", "status", "cursor_json", "lag_seconds", "lease_holder", "lease_expires_at", "last_success_at", "last_error", "retry_count", "last_run_id", "configured")
+    __slots__ = ("connector", "status", "cursor_json", "lag_seconds", "lease_holder", "lease_expires_at", "last_success_at", "last_error", "retry_count", "last_run_id", "configured", "last_error_at")
     CONNECTOR_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CURSOR_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,7 @@ class ConnectorState(_message.Message):
     RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
     LAST_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURED_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_AT_FIELD_NUMBER: _ClassVar[int]
     connector: str
     status: str
     cursor_json: str
@@ -105,7 +106,8 @@ class ConnectorState(_message.Message):
     retry_count: int
     last_run_id: str
     configured: bool
-    def __init__(self, connector: _Optional[str] = ..., status: _Optional[str] = ..., cursor_json: _Optional[str] = ..., lag_seconds: _Optional[float] = ..., lease_holder: _Optional[str] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., retry_count: _Optional[int] = ..., last_run_id: _Optional[str] = ..., configured: _Optional[bool] = ...) -> None: ...
+    last_error_at: _timestamp_pb2.Timestamp
+    def __init__(self, connector: _Optional[str] = ..., status: _Optional[str] = ..., cursor_json: _Optional[str] = ..., lag_seconds: _Optional[float] = ..., lease_holder: _Optional[str] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., retry_count: _Optional[int] = ..., last_run_id: _Optional[str] = ..., configured: _Optional[bool] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListConnectorStatesResponse(_message.Message):
     __slots__ = ("states",)
@@ -231,12 +233,14 @@ class RetryConnectorErrorsRequest(_message.Message):
     def __init__(self, connector: _Optional[str] = ...) -> None: ...
 
 class RetryConnectorErrorsResponse(_message.Message):
-    __slots__ = ("queued", "runs")
+    __slots__ = ("queued", "runs", "dead_letters")
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
     queued: int
     runs: _containers.RepeatedCompositeFieldContainer[SyncRun]
-    def __init__(self, queued: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[SyncRun, _Mapping]]] = ...) -> None: ...
+    dead_letters: int
+    def __init__(self, queued: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[SyncRun, _Mapping]]] = ..., dead_letters: _Optional[int] = ...) -> None: ...
 
 class RequeueConnectorErrorRequest(_message.Message):
     __slots__ = ("id",)

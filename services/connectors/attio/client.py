@@ -9,6 +9,7 @@ at the boundary time that were already read.
 """
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -48,15 +49,22 @@ class AttioClient:
 
     async def get_record(self, object_slug: str, record_id: str) -> JsonObject | None:
         """Return one record, or None when the object has no such record."""
+        path = f"/v2/objects/{object_slug}/records/{quote(record_id, safe='')}"
         try:
             answer = await self._http.request_json(
                 "GET",
-                f"{self._base}/v2/objects/{object_slug}/records/{record_id}",
+                f"{self._base}{path}",
                 check=_check_single,
             )
         except SourceRecordNotFound:
             return None
-        return dict(answer["data"])
+        record = dict(answer["data"])
+        if record["id"].get("record_id") != record_id:
+            raise SourceResponseInvalid(
+                f"attio returned record {record['id'].get('record_id')!r}"
+                f" when asked for {record_id!r}"
+            )
+        return record
 
 
 def _check_list(response: httpx.Response, body: Any) -> None:

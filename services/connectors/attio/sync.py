@@ -18,7 +18,7 @@ from services.connectors.attio import records
 from services.connectors.attio.client import PAGE_SIZE, AttioClient
 from services.connectors.documents import SourceDocument, section
 from services.connectors.errors import SourceRecordNotFound
-from services.connectors.passes import Page
+from services.connectors.passes import Item, Page
 from services.connectors.rawstore import RawTable
 
 JsonObject = dict[str, Any]
@@ -98,10 +98,13 @@ class ObjectEntity:
                 found.append(record)
         return found
 
+    def to_row(self, record: JsonObject) -> dict[str, Any]:
+        return self._to_row(record)
+
     async def write(
-        self, conn: Connection, batch: list[JsonObject], seen_pass: str | None
+        self, conn: Connection, items: list[Item], seen_pass: str | None
     ) -> dict[str, int]:
-        rows = [self._to_row(record) for record in batch]
+        rows = [row for _, row in items]
         written = await self._table.upsert(conn, self._project_id, rows)
         if seen_pass:
             ids = [row["external_id"] for row in rows]

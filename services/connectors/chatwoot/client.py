@@ -13,6 +13,7 @@ Wire facts this client depends on (Chatwoot's finders and views):
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 from services.connectors.errors import SourceResponseInvalid
 from services.connectors.http import SourceHttp
@@ -56,7 +57,7 @@ class ChatwootClient:
     async def get_conversation(self, display_id: str) -> JsonObject:
         """Return one conversation by its display id."""
         body = await self._http.request_json(
-            "GET", f"{self._base}/conversations/{display_id}"
+            "GET", f"{self._base}/conversations/{quote(display_id, safe='')}"
         )
         if not isinstance(body, dict) or "id" not in body:
             raise SourceResponseInvalid(

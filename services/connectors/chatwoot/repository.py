@@ -244,3 +244,32 @@ async def load_changed_documents(
 def _has_sender(conversation: JsonObject) -> bool:
     sender = (conversation.get("meta") or {}).get("sender")
     return isinstance(sender, dict) and "id" in sender
+
+
+async def mark_deleted(
+    conn: Connection, project_id: str, external_ids: list[str]
+) -> int:
+    """Mark live conversations deleted, each with a new change number; return how many.
+
+    Call inside a transaction.
+    """
+    project = uuid.UUID(project_id)
+    live = await conn.fetch(
+        "SELECT external_id FROM connectors.cw_conversations WHERE project_id = $1"
+        " AND external_id = ANY($2::text[]) AND deleted_at IS NULL"
+        " ORDER BY external_id FOR UPDATE",
+        project,
+        external_ids,
+    )
+    if not live:
+        return 0
+    sequences = await allocate_sequences(conn, project_id, len(live))
+    await conn.execute(
+        "UPDATE connectors.cw_conversations AS c SET deleted_at = now(),"
+        " change_seq = s.seq FROM unnest($2::text[], $3::bigint[]) AS s(key, seq)"
+        " WHERE c.project_id = $1 AND c.external_id = s.key",
+        project,
+        [row["external_id"] for row in live],
+        sequences,
+    )
+    return len(live)

@@ -19,6 +19,7 @@ import structlog
 
 from services.connectors.chatwoot import records, repository
 from services.connectors.chatwoot.client import CONVERSATIONS_PAGE_SIZE, ChatwootClient
+from services.connectors.errors import SourceRecordNotFound
 from services.connectors.repository import record_success
 
 log = structlog.get_logger(__name__)
@@ -92,10 +93,18 @@ class ChatwootSync:
             )
 
     async def _sync_targeted(self, external_ids: list[str]) -> None:
-        conversations = [
-            await self._client.get_conversation(key) for key in external_ids
-        ]
+        """Sync the named conversations; ids Chatwoot lacks are marked deleted."""
+        conversations, missing = [], []
+        for key in external_ids:
+            try:
+                conversations.append(await self._client.get_conversation(key))
+            except SourceRecordNotFound:
+                missing.append(key)
         await self._sync_conversations(conversations, force=True)
+        async with self._pool.acquire() as conn, conn.transaction():
+            deleted = await repository.mark_deleted(conn, self._project_id, missing)
+        self.counts["conversations_not_found"] += len(missing)
+        self.counts["conversations_deleted"] += deleted
 
     async def _sync_conversations(self, page: list[JsonObject], *, force: bool) -> None:
         conversations = [self._clean(c) for c in page]

@@ -14,7 +14,7 @@ from services.common.database import Connection
 from services.connectors import documents
 from services.connectors.linear import records
 from services.connectors.linear.client import ISSUE_PAGE_SIZE, LinearClient
-from services.connectors.passes import Entity, Page
+from services.connectors.passes import Entity, Item, Page
 from services.connectors.rawstore import RawTable
 
 JsonObject = dict[str, Any]
@@ -90,10 +90,14 @@ class IssuesEntity:
     async def fetch_ids(self, external_ids: list[str]) -> list[JsonObject]:
         return await self._client.issues_by_id(external_ids)
 
+    def to_row(self, record: JsonObject) -> dict[str, Any]:
+        return records.issue_row(record)
+
     async def write(
-        self, conn: Connection, nodes: list[JsonObject], seen_pass: str | None
+        self, conn: Connection, items: list[Item], seen_pass: str | None
     ) -> dict[str, int]:
-        rows = [records.issue_row(node) for node in nodes]
+        nodes = [node for node, _ in items]
+        rows = [row for _, row in items]
         written = set(await ISSUES.upsert(conn, self._project_id, rows))
         if seen_pass:
             await ISSUES.mark_seen(
@@ -147,10 +151,13 @@ class CyclesEntity:
     async def fetch_ids(self, external_ids: list[str]) -> list[JsonObject]:
         return []
 
+    def to_row(self, record: JsonObject) -> dict[str, Any]:
+        return records.cycle_row(record)
+
     async def write(
-        self, conn: Connection, nodes: list[JsonObject], seen_pass: str | None
+        self, conn: Connection, items: list[Item], seen_pass: str | None
     ) -> dict[str, int]:
-        rows = [records.cycle_row(node) for node in nodes]
+        rows = [row for _, row in items]
         written = await CYCLES.upsert(conn, self._project_id, rows)
         if seen_pass:
             await CYCLES.mark_seen(
