@@ -16,8 +16,15 @@ from services.common.database import Connection
 SOURCE_SYSTEM = "attio"
 
 
-async def mirror_accounts(conn: Connection, project_id: str) -> int:
-    """Bring crm_accounts up to date with attio_accounts_raw; return rows written."""
+async def mirror_accounts(
+    conn: Connection, project_id: str, company_ids: list[str] | None = None
+) -> int:
+    """Bring crm_accounts up to date with attio_accounts_raw; return rows written.
+
+    company_ids limits the work to those companies; None checks them all.
+    """
+    scope = "" if company_ids is None else " AND r.external_id = ANY($3::text[])"
+    arguments = [] if company_ids is None else [company_ids]
     rows = await conn.fetch(
         "INSERT INTO connectors.crm_accounts AS m (project_id, source_system,"
         " external_ref, name, domain, source_hash, deleted_at)"
@@ -25,7 +32,8 @@ async def mirror_accounts(conn: Connection, project_id: str) -> int:
         " r.content_hash, r.deleted_at FROM connectors.attio_accounts_raw r"
         " LEFT JOIN connectors.crm_accounts a ON a.project_id = r.project_id"
         " AND a.source_system = $2 AND a.external_ref = r.external_id"
-        " WHERE r.project_id = $1 AND (a.id IS NULL"
+        " WHERE r.project_id = $1"
+        f"{scope} AND (a.id IS NULL"
         " OR a.source_hash IS DISTINCT FROM r.content_hash"
         " OR a.deleted_at IS DISTINCT FROM r.deleted_at)"
         " ON CONFLICT (project_id, source_system, external_ref) DO UPDATE SET"
@@ -34,12 +42,41 @@ async def mirror_accounts(conn: Connection, project_id: str) -> int:
         " updated_at = now() RETURNING 1",
         uuid.UUID(project_id),
         SOURCE_SYSTEM,
+        *arguments,
     )
     return len(rows)
 
 
-async def mirror_opportunities(conn: Connection, project_id: str) -> int:
-    """Mirror every deal that is new or changed and whose company is known."""
+async def mirror_opportunities(
+    conn: Connection,
+    project_id: str,
+    deal_ids: list[str] | None = None,
+    company_ids: list[str] | None = None,
+) -> int:
+    """Mirror the deals that are new or changed and whose company is known.
+
+    With ids, only those deals and the deals of those companies are checked,
+    so a page costs the same however large the mirror grows. Without ids,
+    every deal is checked.
+    """
+    project = uuid.UUID(project_id)
+    if deal_ids is None and company_ids is None:
+        scope = ""
+        arguments: list[object] = []
+    else:
+        deals = list(deal_ids or [])
+        if company_ids:
+            deals += [
+                row["external_id"]
+                for row in await conn.fetch(
+                    "SELECT external_id FROM connectors.attio_opportunities_raw"
+                    " WHERE project_id = $1 AND company_external_id = ANY($2::text[])",
+                    project,
+                    company_ids,
+                )
+            ]
+        scope = " AND o.external_id = ANY($3::text[])"
+        arguments = [deals]
     rows = await conn.fetch(
         "INSERT INTO connectors.crm_opportunities AS m (project_id, source_system,"
         " external_ref, account_id, name, stage, amount, currency, owner_ref,"
@@ -51,7 +88,7 @@ async def mirror_opportunities(conn: Connection, project_id: str) -> int:
         " AND a.source_system = $2 AND a.external_ref = o.company_external_id"
         " LEFT JOIN connectors.crm_opportunities p ON p.project_id = o.project_id"
         " AND p.source_system = $2 AND p.external_ref = o.external_id"
-        " WHERE o.project_id = $1"
+        f" WHERE o.project_id = $1{scope}"
         " AND (o.company_external_id IS NULL OR a.id IS NOT NULL)"
         " AND (p.id IS NULL OR p.source_hash IS DISTINCT FROM o.content_hash"
         " OR p.account_id IS DISTINCT FROM a.id"
@@ -62,8 +99,9 @@ async def mirror_opportunities(conn: Connection, project_id: str) -> int:
         " currency = EXCLUDED.currency, owner_ref = EXCLUDED.owner_ref,"
         " source_hash = EXCLUDED.source_hash, deleted_at = EXCLUDED.deleted_at,"
         " updated_at = now() RETURNING 1",
-        uuid.UUID(project_id),
+        project,
         SOURCE_SYSTEM,
+        *arguments,
     )
     return len(rows)
 

@@ -23,6 +23,8 @@ from services.connectors.rawstore import RawTable
 
 JsonObject = dict[str, Any]
 DEAL_SOURCE_TYPE = "attio_deal"
+# Pages that change at least this many records refresh planner statistics.
+BULK_ROWS = 200
 
 _COMMON = {
     "external_id": "text",
@@ -133,8 +135,18 @@ async def after_write(
     """Update the mirror and the deal documents after records of an object changed."""
     if not changed:
         return {}
-    mirrored = await crm.mirror_accounts(conn, project_id)
-    mirrored += await crm.mirror_opportunities(conn, project_id)
+    if len(changed) >= BULK_ROWS:
+        # Planner statistics of tables that a first sync fills page by page
+        # lag far behind; stale ones turn the mirror joins into full scans.
+        await conn.execute(
+            "ANALYZE connectors.crm_accounts, connectors.crm_opportunities"
+        )
+    mirrored = 0
+    if object_slug == "companies":
+        mirrored += await crm.mirror_accounts(conn, project_id, changed)
+        mirrored += await crm.mirror_opportunities(conn, project_id, [], changed)
+    elif object_slug == "deals":
+        mirrored += await crm.mirror_opportunities(conn, project_id, changed, [])
     column = {
         "deals": "external_id",
         "companies": "company_external_id",
