@@ -111,6 +111,7 @@ def _common_env(config: StackConfig, database_url: str) -> dict[str, str]:
         "CONNECTORS_LISTEN_ADDRESS": addresses["connectors"],
         "RAG_LISTEN_ADDRESS": addresses["rag"],
         "RAG_CONNECTORS_ADDRESS": addresses["connectors"],
+        "CONNECTORS_RAG_ADDRESS": addresses["rag"],
         "AUTH_LISTEN_ADDRESS": addresses["auth"],
         "AUTH_OWNER_USERNAME": config.owner_username,
         "AUTH_OWNER_PASSWORD": config.owner_password,

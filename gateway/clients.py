@@ -9,6 +9,7 @@ from gateway.settings import GatewaySettings
 from gen.auth.v1 import auth_pb2_grpc
 from gen.connectors.v1 import connectors_pb2_grpc
 from gen.rag.v1 import rag_pb2_grpc
+from gen.scheduler.v1 import scheduler_pb2_grpc
 from services.common.grpc_client import create_channel
 
 
@@ -21,6 +22,7 @@ class ServiceClients:
     connectors: connectors_pb2_grpc.ConnectorsServiceStub
     rag: rag_pb2_grpc.RagServiceStub
     health: dict[str, health_pb2_grpc.HealthStub]
+    schedulers: dict[str, scheduler_pb2_grpc.SchedulerServiceStub]
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -44,4 +46,8 @@ def connect(settings: GatewaySettings) -> ServiceClients:
         connectors=connectors_pb2_grpc.ConnectorsServiceStub(channels["connectors"]),
         rag=rag_pb2_grpc.RagServiceStub(channels["rag"]),
         health={name: health_pb2_grpc.HealthStub(ch) for name, ch in channels.items()},
+        schedulers={
+            name: scheduler_pb2_grpc.SchedulerServiceStub(ch)
+            for name, ch in channels.items()
+        },
     )

@@ -11,18 +11,17 @@ import structlog
 from gen.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.bootstrap import bootstrap_owner_from_settings
 from services.auth.grpc_api import AuthServicer
-from services.auth.session_cleanup import run_session_cleanup
+from services.auth.session_cleanup import CLEANUP_JOB, purge_job
 from services.auth.sessions import SessionConfig
 from services.auth.settings import AuthSettings
 from services.common.runtime import ServiceSpec, run_service
+from services.common.scheduler import Scheduler
+from services.common.scheduler_api import install_scheduler
 
 log = structlog.get_logger(__name__)
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-# The event loop keeps only weak references to tasks; this keeps them alive.
-_background_tasks: set[asyncio.Task[None]] = set()
 
 
 def session_config(settings: AuthSettings) -> SessionConfig:
@@ -42,19 +41,29 @@ def build_spec(settings: AuthSettings) -> ServiceSpec:
         # The generated registration function carries no annotations.
         auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
         await bootstrap_owner_from_settings(pool, settings)
-        cleanup = run_session_cleanup(pool, settings.session_cleanup_interval_seconds)
-        task = asyncio.create_task(cleanup)
-        _background_tasks.add(task)
-        task.add_done_callback(_background_tasks.discard)
-        return [SERVICE_NAME]
+        scheduler = Scheduler(pool, "auth", {CLEANUP_JOB: purge_job(pool)})
+        scheduler_name = await install_scheduler(
+            server,
+            spec.on_shutdown,
+            scheduler,
+            service="auth",
+            ensure_project=_no_project_jobs,
+            service_wide={CLEANUP_JOB: settings.session_cleanup_interval_seconds},
+        )
+        return [SERVICE_NAME, scheduler_name]
 
-    return ServiceSpec(
+    spec = ServiceSpec(
         name="auth",
         schema="auth",
         migrations_dir=MIGRATIONS_DIR,
         register=register,
         listen_address=settings.listen_address,
     )
+    return spec
+
+
+async def _no_project_jobs(project_id: str) -> None:
+    """Auth has no per-project jobs."""
 
 
 def main() -> None:

@@ -1,12 +1,13 @@
 """Periodic removal of revoked and expired sessions."""
 
-import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
 
 from services.auth import repository
+from services.common.scheduler import Handler, JobRow, Progress
 
 log = structlog.get_logger(__name__)
 
@@ -20,15 +21,13 @@ async def purge_expired_sessions(pool: asyncpg.Pool) -> int:
     return deleted
 
 
-async def run_session_cleanup(pool: asyncpg.Pool, interval_seconds: float) -> None:
-    """Purge expired sessions every interval_seconds until cancelled.
+CLEANUP_JOB = "session_cleanup"
 
-    Every replica runs this loop. The DELETE is idempotent, so overlapping runs
-    only repeat work. A failed purge is logged and retried at the next interval.
-    """
-    while True:
-        try:
-            await purge_expired_sessions(pool)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-            log.exception("auth.sessions_purge_failed")
-        await asyncio.sleep(interval_seconds)
+
+def purge_job(pool: asyncpg.Pool) -> Handler:
+    """Return the scheduled job that purges expired sessions."""
+
+    async def run(job: JobRow, progress: Progress) -> dict[str, Any]:
+        return {"deleted": await purge_expired_sessions(pool)}
+
+    return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,8 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
         self._runner = runner
         self._settings = settings
         self.bodies = sources.SyncBodies(pool, settings)
+        # Creates a project's scheduled jobs the first time it syncs.
+        self.ensure_project: Callable[[str], Awaitable[None]] | None = None
 
     async def StartSync(
         self, request: pb.StartSyncRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -78,6 +81,8 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
             "targeted" if external_ids else MODE_NAMES.get(request.mode, "incremental")
         )
         body = self.bodies.for_connector(connector)
+        if self.ensure_project is not None:
+            await self.ensure_project(project_id)
         run = await self._runner.start(project_id, connector, mode, external_ids, body)
         return run_to_proto(run)
 

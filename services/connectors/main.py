@@ -8,9 +8,12 @@ import asyncpg
 import grpc
 
 from gen.connectors.v1 import connectors_pb2, connectors_pb2_grpc
+from services.common.grpc_client import create_channel
 from services.common.runtime import ServiceSpec, run_service
+from services.common.scheduler import Scheduler
+from services.common.scheduler_api import install_scheduler
 from services.connectors.grpc_api import ConnectorsServicer
-from services.connectors.retry_loop import run_retry_loop
+from services.connectors.jobs import RETRY_JOB, ConnectorJobs, RagTrigger
 from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
 
@@ -19,29 +22,42 @@ SERVICE_NAME = connectors_pb2.DESCRIPTOR.services_by_name["ConnectorsService"].f
 
 def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
     async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
+        rag = create_channel(settings.rag_address, settings.grpc_max_message_bytes)
+        secret = settings.internal_token_secret.get_secret_value()
+        trigger = RagTrigger(rag, secret, settings.rpc_timeout_seconds)
         runner = SyncRunner(
             pool,
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,
+            on_success=trigger.after_sync,
         )
         await runner.abandon_orphans()
         servicer = ConnectorsServicer(pool, runner, settings)
+        jobs = ConnectorJobs(runner, servicer.bodies, settings)
+        jobs.scheduler = Scheduler(
+            pool,
+            "connectors",
+            jobs.handlers(),
+            lease_seconds=settings.lease_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
+        servicer.ensure_project = jobs.ensure_project
         connectors_pb2_grpc.add_ConnectorsServiceServicer_to_server(servicer, server)
-        retries = asyncio.create_task(
-            run_retry_loop(
-                pool,
-                runner,
-                servicer.bodies,
-                settings.error_retry_interval_seconds,
-            )
+        scheduler_name = await install_scheduler(
+            server,
+            spec.on_shutdown,
+            jobs.scheduler,
+            service="connectors",
+            ensure_project=jobs.ensure_project,
+            service_wide={RETRY_JOB: settings.error_retry_interval_seconds},
         )
 
         async def stop() -> None:
-            retries.cancel()
             await runner.stop()
+            await rag.close()
 
         spec.on_shutdown.append(stop)
-        return [SERVICE_NAME]
+        return [SERVICE_NAME, scheduler_name]
 
     spec = ServiceSpec(
         name="connectors",

@@ -35,9 +35,16 @@ class SyncRunner:
     """Starts runs as background tasks of this process and tracks their leases."""
 
     def __init__(
-        self, pool: asyncpg.Pool, *, lease_seconds: float, heartbeat_seconds: float
+        self,
+        pool: asyncpg.Pool,
+        *,
+        lease_seconds: float,
+        heartbeat_seconds: float,
+        on_success: Callable[[SyncRun], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
+        self.pool = pool
+        self._on_success = on_success
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -122,6 +129,18 @@ class SyncRunner:
             raise SyncRunNotFound(f"sync run {run_id!r} not found")
         return run
 
+    async def wait(self, project_id: str, run_id: str) -> SyncRun:
+        """Wait until a run of this process ends, or its lease does; return it."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.wait([task])
+        run = await self.get(project_id, run_id)
+        while run.status == "running":
+            # Another process holds the run; it ends, or its lease expires.
+            await asyncio.sleep(min(self._heartbeat_seconds, 1.0))
+            run = await self.get(project_id, run_id)
+        return run
+
     async def stop(self) -> None:
         """Cancel this process's runs; each records that it was interrupted."""
         for task in self._tasks.values():
@@ -142,6 +161,8 @@ class SyncRunner:
         try:
             final = await body(run, progress)
             await self._finish(run, "succeeded", final)
+            if self._on_success is not None:
+                await self._on_success(run)
         except asyncio.CancelledError:
             await self._finish(
                 run, "failed", counts, "interrupted: the service shut down"

@@ -38,6 +38,11 @@ class ConnectorsSettings(CommonSettings):
     error_max_attempts: int = 5
     # How often the service looks for errors whose retry time has come.
     error_retry_interval_seconds: float = 15.0
+    # Cadence of each project's scheduled incremental sync per connector.
+    sync_interval_seconds: float = 900.0
+    # The RAG service, whose indexing job a finished sync makes due.
+    rag_address: str = "127.0.0.1:50052"
+    rpc_timeout_seconds: float = 10.0
 
     chatwoot_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("CHATWOOT_BASE_URL")

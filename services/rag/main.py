@@ -12,6 +12,8 @@ from pgvector.asyncpg import register_vector
 from gen.rag.v1 import rag_pb2, rag_pb2_grpc
 from services.common.grpc_client import create_channel
 from services.common.runtime import ServiceSpec, run_service
+from services.common.scheduler import Scheduler
+from services.common.scheduler_api import install_scheduler
 from services.rag.chunking import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_OVERLAP_TOKENS,
@@ -22,6 +24,7 @@ from services.rag.embedding_job import EmbeddingJob, EmbeddingPolicy
 from services.rag.feed_client import FeedClient
 from services.rag.grpc_api import RagServicer
 from services.rag.indexing import ChunkSizes, Indexer
+from services.rag.jobs import RagJobs
 from services.rag.query import LlmAnswers, QueryService
 from services.rag.retrieval import HybridSearch
 from services.rag.settings import RagSettings
@@ -60,7 +63,9 @@ def chunk_sizes(settings: RagSettings, provider: EmbeddingProvider) -> ChunkSize
     )
 
 
-def build_servicer(pool: asyncpg.Pool, settings: RagSettings) -> RagServicer:
+def build_servicer(
+    pool: asyncpg.Pool, settings: RagSettings
+) -> tuple[RagServicer, RagJobs]:
     """Wire the indexer, embeddings job and query service of one process."""
     provider = build_provider_from(settings)
     secret = settings.internal_token_secret.get_secret_value()
@@ -91,19 +96,34 @@ def build_servicer(pool: asyncpg.Pool, settings: RagSettings) -> RagServicer:
         llm = LlmAnswers(client, settings.openai_answer_model)
     queries = QueryService(pool, search, llm, settings.search_max_limit)
     embeddings = EmbeddingJob(pool, provider, policy)
-    return RagServicer(
+    jobs = RagJobs(
+        indexer,
+        embeddings,
+        index_seconds=settings.index_interval_seconds,
+        embeddings_seconds=settings.embeddings_interval_seconds,
+    )
+    servicer = RagServicer(
         pool, indexer, embeddings, queries, provider, settings.search_default_limit
     )
+    return servicer, jobs
 
 
 def build_spec(settings: RagSettings) -> ServiceSpec:
     async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
-        rag_pb2_grpc.add_RagServiceServicer_to_server(
-            build_servicer(pool, settings), server
+        servicer, jobs = build_servicer(pool, settings)
+        rag_pb2_grpc.add_RagServiceServicer_to_server(servicer, server)
+        jobs.scheduler = Scheduler(pool, "rag", jobs.handlers())
+        scheduler_name = await install_scheduler(
+            server,
+            spec.on_shutdown,
+            jobs.scheduler,
+            service="rag",
+            ensure_project=jobs.ensure_project,
+            service_wide={},
         )
-        return [SERVICE_NAME]
+        return [SERVICE_NAME, scheduler_name]
 
-    return ServiceSpec(
+    spec = ServiceSpec(
         name="rag",
         schema="rag",
         migrations_dir=Path(__file__).parent / "migrations",
@@ -111,6 +131,7 @@ def build_spec(settings: RagSettings) -> ServiceSpec:
         listen_address=settings.listen_address,
         pool_init=register_vector,
     )
+    return spec
 
 
 def main() -> None:

@@ -14,6 +14,10 @@ class RagSettings(CommonSettings):
     listen_address: str = "127.0.0.1:50052"
     connectors_address: str = "127.0.0.1:50051"
     rpc_timeout_seconds: float = 30.0
+    # Cadences of each project's indexing and embeddings jobs; a finished sync
+    # makes indexing due at once, and indexing makes embeddings due.
+    index_interval_seconds: float = 300.0
+    embeddings_interval_seconds: float = 300.0
 
     # Chunk sizes in the embedding model's tokens; see services/rag/chunking.py.
     chunk_max_tokens: int | None = None

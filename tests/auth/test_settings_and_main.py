@@ -1,5 +1,3 @@
-import asyncio
-
 import asyncpg
 import grpc
 import pytest
@@ -69,13 +67,13 @@ async def test_register_adds_service_and_bootstraps_owner(
     server: grpc.aio.Server = create_server(TOKEN_SECRET, 4 * 1024 * 1024)
 
     names = await spec.register(server, auth_pool)
-    for task in list(main._background_tasks):
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    for stop in spec.on_shutdown:
+        await stop()
 
     assert spec.name == "auth"
     assert spec.schema == "auth"
-    assert list(names) == ["auth.v1.AuthService"]
+    assert list(names) == ["auth.v1.AuthService", "scheduler.v1.SchedulerService"]
+    cleanup = await auth_pool.fetchval("SELECT job_type FROM auth.scheduled_jobs")
+    assert cleanup == "session_cleanup"
     owner = await auth_pool.fetchval("SELECT username FROM auth.users")
     assert owner == "owner"

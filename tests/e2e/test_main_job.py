@@ -1,6 +1,7 @@
 """The main job through the real gateway, services and fake Chatwoot, as processes."""
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -58,7 +59,15 @@ def first_sync(api: main_job.ApiSession) -> dict:
 
 @pytest.fixture(scope="module")
 def embedded(api: main_job.ApiSession, first_sync: dict) -> dict:
-    return dict(api.post("/jobs/embeddings/run"))
+    """Run the embeddings, then wait for the scheduled chain a sync starts."""
+    result = dict(api.post("/jobs/embeddings/run"))
+    deadline = time.monotonic() + 300
+    while True:
+        counts = api.get("/lightrag/status")["chunks_by_status"]
+        if counts.get("pending", 0) + counts.get("processing", 0) == 0:
+            return result
+        assert time.monotonic() < deadline, counts
+        time.sleep(1)
 
 
 def _raw_counts(stack: RunningStack) -> tuple[set[str], set[str]]:
@@ -139,8 +148,9 @@ def test_embeddings_leave_every_chunk_ready(
 ) -> None:
     status = api.get("/lightrag/status")
 
-    assert embedded["embedded"] > 0
-    assert status["chunks_by_status"]["ready"] == embedded["embedded"]
+    # The manual run and the scheduled embeddings job share the work.
+    assert embedded["embedded"] >= 0
+    assert status["chunks_by_status"]["ready"] > 0
     assert status["chunks_by_status"]["pending"] == 0
     assert status["chunks_by_status"]["processing"] == 0
     assert status["chunks_by_status"]["failed"] == 0

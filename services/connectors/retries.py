@@ -1,6 +1,4 @@
-"""The background loop that retries connector errors when their time comes."""
-
-import asyncio
+"""Starting retry runs for the connector errors whose time has come."""
 
 import asyncpg
 import structlog
@@ -27,18 +25,3 @@ async def retry_due_errors(
         run = await runner.start(project_id, connector, "retry", [], body)
         started += not run.already_running
     return started
-
-
-async def run_retry_loop(
-    pool: asyncpg.Pool,
-    runner: SyncRunner,
-    bodies: sources.SyncBodies,
-    interval_seconds: float,
-) -> None:
-    """Retry due errors every interval until cancelled; a failed round is logged."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await retry_due_errors(pool, runner, bodies)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("connector_errors.retry_round_failed", error=repr(exc))

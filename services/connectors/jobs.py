@@ -1,0 +1,108 @@
+"""The connectors service's scheduled jobs: syncs per project and error retries.
+
+A finished sync makes the RAG service's indexing job of the project due, and
+that job makes the embeddings job due in turn.
+"""
+
+from typing import Any
+
+import grpc
+import structlog
+
+from gen.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.common.errors import Aborted
+from services.common.grpc_client import call_metadata
+from services.common.internal_auth import service_principal
+from services.common.scheduler import Handler, JobRow, Progress, Scheduler
+from services.connectors import sources
+from services.connectors.repository import SyncRun
+from services.connectors.retries import retry_due_errors
+from services.connectors.runs import SyncRunner
+from services.connectors.settings import ConnectorsSettings
+
+log = structlog.get_logger(__name__)
+
+RETRY_JOB = "retry_connector_errors"
+
+
+def sync_job(connector: str) -> str:
+    return f"sync_{connector}"
+
+
+class RagTrigger:
+    """Asks the RAG service to index a project's changes."""
+
+    def __init__(self, channel: grpc.aio.Channel, secret: str, timeout: float) -> None:
+        self._stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
+        self._secret = secret
+        self._timeout = timeout
+
+    async def after_sync(self, run: SyncRun) -> None:
+        """Make the project's indexing job due; a failure is logged, not raised."""
+        principal = service_principal("connectors", run.project_id)
+        try:
+            await self._stub.TriggerJob(
+                scheduler_pb2.JobTypeRequest(job_type="index"),
+                metadata=call_metadata(principal, self._secret),
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "sync.index_trigger_failed",
+                run_id=run.id,
+                project_id=run.project_id,
+                error=f"{exc.code().name}: {exc.details()}",
+            )
+
+
+class ConnectorJobs:
+    """Handlers of the connectors' jobs and the jobs each project gets."""
+
+    def __init__(
+        self,
+        runner: SyncRunner,
+        bodies: sources.SyncBodies,
+        settings: ConnectorsSettings,
+    ) -> None:
+        self._runner = runner
+        self._bodies = bodies
+        self._settings = settings
+        self._known_projects: set[str] = set()
+        self.scheduler: Scheduler | None = None
+
+    def handlers(self) -> dict[str, Handler]:
+        handlers: dict[str, Handler] = {RETRY_JOB: self._retry}
+        for connector in sources.KNOWN_CONNECTORS:
+            handlers[sync_job(connector)] = self._sync_handler(connector)
+        return handlers
+
+    async def ensure_project(self, project_id: str) -> None:
+        """Create the sync jobs of a project's configured connectors, once."""
+        if project_id in self._known_projects or self.scheduler is None:
+            return
+        for connector in sources.KNOWN_CONNECTORS:
+            if sources.is_configured(self._settings, connector):
+                await self.scheduler.ensure(
+                    sync_job(connector),
+                    self._settings.sync_interval_seconds,
+                    project_id,
+                )
+        self._known_projects.add(project_id)
+
+    def _sync_handler(self, connector: str) -> Handler:
+        async def run(job: JobRow, progress: Progress) -> dict[str, Any]:
+            body = self._bodies.for_connector(connector)
+            started = await self._runner.start(
+                job.project_id, connector, "incremental", [], body
+            )
+            await progress({"run_id": started.id})
+            run = await self._runner.wait(job.project_id, started.id)
+            if run.status != "succeeded":
+                raise Aborted(f"sync run {run.id} ended {run.status}: {run.error}")
+            return {"run_id": run.id, **run.counts}
+
+        return run
+
+    async def _retry(self, job: JobRow, progress: Progress) -> dict[str, Any]:
+        started = await retry_due_errors(self._runner.pool, self._runner, self._bodies)
+        return {"retry_runs_started": started}
