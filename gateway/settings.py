@@ -1,5 +1,7 @@
 """Settings of the REST gateway."""
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,6 +13,9 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
+    # Uvicorn worker processes. More than one needs the metrics directory below,
+    # and gateway.main creates a temporary one when it is unset.
+    workers: int = Field(default=1, ge=1)
     auth_address: str = "127.0.0.1:50053"
     connectors_address: str = "127.0.0.1:50051"
     rag_address: str = "127.0.0.1:50052"
@@ -33,6 +38,11 @@ class GatewaySettings(BaseSettings):
     lightrag_only: bool = Field(default=True, validation_alias="LIGHTRAG_ONLY")
     log_format: str = Field(default="console", validation_alias="LOG_FORMAT")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # The variable prometheus_client reads. When it is set, every process writes
+    # its samples to files in this directory and a scrape sums them.
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

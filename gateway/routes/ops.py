@@ -1,4 +1,4 @@
-"""Health and metrics endpoints; both are public."""
+"""Health, liveness, readiness and metrics endpoints; all are public."""
 
 import asyncio
 from typing import Any
@@ -28,14 +28,19 @@ async def check_service(name: str, stub: Any) -> dict[str, str]:
     return {"status": "up" if status == "SERVING" else "down", "grpc_status": status}
 
 
-@router.get("/health")
-async def health(request: Request) -> JSONResponse:
-    """Report each service (and through it the database); 503 when a part is down."""
+async def check_services(request: Request) -> dict[str, dict[str, str]]:
+    """Check every service at once and return each one's result by name."""
     stubs = clients_of(request).health
     results = await asyncio.gather(
         *(check_service(name, stub) for name, stub in stubs.items())
     )
-    parts = dict(zip(stubs, results, strict=True))
+    return dict(zip(stubs, results, strict=True))
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """Report each service (and through it the database); 503 when a part is down."""
+    parts = await check_services(request)
     services_up = all(part["status"] == "up" for part in parts.values())
     parts["database"] = {
         "status": "up" if services_up else "unknown",
@@ -45,6 +50,24 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": status, "parts": parts}, status_code=200 if services_up else 503
     )
+
+
+@router.get("/health/live")
+async def health_live() -> dict[str, str]:
+    """Return 200 whenever this process serves HTTP, without calling a service."""
+    return {"status": "ok"}
+
+
+@router.get("/health/ready")
+async def health_ready(request: Request) -> JSONResponse:
+    """Return 200 only when every service reports SERVING, else 503 with the others."""
+    parts = await check_services(request)
+    not_ready = {name: part for name, part in parts.items() if part["status"] != "up"}
+    if not_ready:
+        return JSONResponse(
+            {"status": "not_ready", "not_ready": not_ready}, status_code=503
+        )
+    return JSONResponse({"status": "ready", "parts": parts})
 
 
 @router.get("/metrics")
