@@ -2,6 +2,7 @@
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 from opentelemetry import trace
@@ -17,9 +18,16 @@ def _add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> Even
 
 
 def configure_logging(
-    service: str, *, log_format: str = "console", level: str = "INFO"
+    service: str,
+    *,
+    log_format: str = "console",
+    level: str = "INFO",
+    stream: TextIO | None = None,
 ) -> None:
-    """Route structlog and standard-library loggers through one set of processors."""
+    """Route structlog and standard-library loggers through one set of processors.
+
+    Lines go to `stream`, standard error by default.
+    """
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -46,7 +54,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

