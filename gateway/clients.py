@@ -8,6 +8,7 @@ from grpc_health.v1 import health_pb2_grpc
 from gateway.settings import GatewaySettings
 from gen.auth.v1 import auth_pb2_grpc
 from gen.connectors.v1 import connectors_pb2_grpc
+from gen.metrics.v1 import metrics_pb2_grpc
 from gen.rag.v1 import rag_pb2_grpc
 from gen.scheduler.v1 import scheduler_pb2_grpc
 from services.common.grpc_client import create_channel
@@ -23,6 +24,7 @@ class ServiceClients:
     rag: rag_pb2_grpc.RagServiceStub
     health: dict[str, health_pb2_grpc.HealthStub]
     schedulers: dict[str, scheduler_pb2_grpc.SchedulerServiceStub]
+    metrics: dict[str, metrics_pb2_grpc.MetricsServiceStub]
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -48,6 +50,10 @@ def connect(settings: GatewaySettings) -> ServiceClients:
         health={name: health_pb2_grpc.HealthStub(ch) for name, ch in channels.items()},
         schedulers={
             name: scheduler_pb2_grpc.SchedulerServiceStub(ch)
+            for name, ch in channels.items()
+        },
+        metrics={
+            name: metrics_pb2_grpc.MetricsServiceStub(ch)
             for name, ch in channels.items()
         },
     )

@@ -10,6 +10,8 @@ from grpc_health.v1 import health_pb2
 
 from gateway import metrics
 from gateway.routes.common import clients_of
+from gateway.security import gateway_metadata
+from gen.metrics.v1 import metrics_pb2
 
 router = APIRouter(tags=["operations"])
 
@@ -71,7 +73,31 @@ async def health_ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def prometheus_metrics() -> Response:
-    """Expose Prometheus metrics."""
+async def prometheus_metrics(request: Request) -> Response:
+    """Expose the gateway's metrics followed by every service's figures."""
     body, content_type = metrics.render()
-    return Response(body, media_type=content_type)
+    stubs = clients_of(request).metrics
+    metadata = gateway_metadata(request)
+    replies = await asyncio.gather(
+        *(
+            stub.Export(
+                metrics_pb2.ExportRequest(),
+                metadata=metadata,
+                timeout=HEALTH_TIMEOUT_SECONDS,
+            )
+            for stub in stubs.values()
+        ),
+        return_exceptions=True,
+    )
+    parts = [body.decode()]
+    up = [
+        "# HELP gateway_service_metrics_up Whether a service's figures were read.",
+        "# TYPE gateway_service_metrics_up gauge",
+    ]
+    for name, reply in zip(stubs, replies, strict=True):
+        read = isinstance(reply, metrics_pb2.ExportResponse)
+        up.append(f'gateway_service_metrics_up{{service="{name}"}} {int(read)}')
+        if isinstance(reply, metrics_pb2.ExportResponse):
+            parts.append(reply.text)
+    parts.append("\n".join(up) + "\n")
+    return Response("".join(parts), media_type=content_type)

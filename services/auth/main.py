@@ -9,11 +9,13 @@ import grpc
 import structlog
 
 from gen.auth.v1 import auth_pb2, auth_pb2_grpc
+from services.auth import metrics as auth_metrics
 from services.auth.bootstrap import bootstrap_owner_from_settings
 from services.auth.grpc_api import AuthServicer
 from services.auth.session_cleanup import CLEANUP_JOB, purge_job
 from services.auth.sessions import SessionConfig
 from services.auth.settings import AuthSettings
+from services.common.metrics import install_metrics
 from services.common.runtime import ServiceSpec, run_service
 from services.common.scheduler import Scheduler
 from services.common.scheduler_api import install_scheduler
@@ -50,7 +52,10 @@ def build_spec(settings: AuthSettings) -> ServiceSpec:
             ensure_project=_no_project_jobs,
             service_wide={CLEANUP_JOB: settings.session_cleanup_interval_seconds},
         )
-        return [SERVICE_NAME, scheduler_name]
+        metrics_name = install_metrics(
+            server, auth_metrics.gather_for(pool), settings.metrics_port
+        )
+        return [SERVICE_NAME, scheduler_name, metrics_name]
 
     spec = ServiceSpec(
         name="auth",

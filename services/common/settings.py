@@ -30,3 +30,6 @@ class CommonSettings(BaseSettings):
     db_statement_cache_size: int = 100
     grpc_max_message_bytes: int = 32 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
+    # Port of the HTTP endpoint where Prometheus scrapes this service's
+    # figures; unset serves them only to the gateway over gRPC.
+    metrics_port: int | None = Field(default=None, validation_alias="METRICS_PORT")

@@ -9,9 +9,11 @@ import grpc
 
 from gen.connectors.v1 import connectors_pb2, connectors_pb2_grpc
 from services.common.grpc_client import create_channel
+from services.common.metrics import install_metrics
 from services.common.runtime import ServiceSpec, run_service
 from services.common.scheduler import Scheduler
 from services.common.scheduler_api import install_scheduler
+from services.connectors import metrics as connectors_metrics
 from services.connectors.grpc_api import ConnectorsServicer
 from services.connectors.jobs import RETRY_JOB, ConnectorJobs, RagTrigger
 from services.connectors.runs import SyncRunner
@@ -57,7 +59,10 @@ def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
             await rag.close()
 
         spec.on_shutdown.append(stop)
-        return [SERVICE_NAME, scheduler_name]
+        metrics_name = install_metrics(
+            server, connectors_metrics.gather_for(pool), settings.metrics_port
+        )
+        return [SERVICE_NAME, scheduler_name, metrics_name]
 
     spec = ServiceSpec(
         name="connectors",

@@ -11,9 +11,11 @@ from pgvector.asyncpg import register_vector
 
 from gen.rag.v1 import rag_pb2, rag_pb2_grpc
 from services.common.grpc_client import create_channel
+from services.common.metrics import install_metrics
 from services.common.runtime import ServiceSpec, run_service
 from services.common.scheduler import Scheduler
 from services.common.scheduler_api import install_scheduler
+from services.rag import metrics as rag_metrics
 from services.rag.chunking import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_OVERLAP_TOKENS,
@@ -121,7 +123,10 @@ def build_spec(settings: RagSettings) -> ServiceSpec:
             ensure_project=jobs.ensure_project,
             service_wide={},
         )
-        return [SERVICE_NAME, scheduler_name]
+        metrics_name = install_metrics(
+            server, rag_metrics.gather_for(pool), settings.metrics_port
+        )
+        return [SERVICE_NAME, scheduler_name, metrics_name]
 
     spec = ServiceSpec(
         name="rag",

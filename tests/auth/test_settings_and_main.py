@@ -72,7 +72,11 @@ async def test_register_adds_service_and_bootstraps_owner(
 
     assert spec.name == "auth"
     assert spec.schema == "auth"
-    assert list(names) == ["auth.v1.AuthService", "scheduler.v1.SchedulerService"]
+    assert list(names) == [
+        "auth.v1.AuthService",
+        "scheduler.v1.SchedulerService",
+        "metrics.v1.MetricsService",
+    ]
     cleanup = await auth_pool.fetchval("SELECT job_type FROM auth.scheduled_jobs")
     assert cleanup == "session_cleanup"
     owner = await auth_pool.fetchval("SELECT username FROM auth.users")
