@@ -50,12 +50,16 @@ async def scheduler(session: ProjectSessionDep, request: Request) -> dict[str, A
 
 
 async def _switch(
-    job_type: str, session: ProjectSessionDep, request: Request, *, pause: bool
+    job_type: str, session: ProjectSessionDep, request: Request, *, action: str
 ) -> dict[str, Any]:
-    """Pause or resume a job type in whichever service runs it."""
+    """Pause, resume or run now a job type in whichever service runs it."""
     metadata = user_metadata(request, session)
     for stub in clients_of(request).schedulers.values():
-        call = stub.PauseJob if pause else stub.ResumeJob
+        call = {
+            "pause": stub.PauseJob,
+            "resume": stub.ResumeJob,
+            "run": stub.TriggerJob,
+        }[action]
         try:
             reply = await call(
                 pb.JobTypeRequest(job_type=job_type),
@@ -75,7 +79,7 @@ async def pause(
     session: ProjectSessionDep, request: Request, job_type: str = JobType
 ) -> dict[str, Any]:
     """Stop a job type from starting; a run in progress finishes. Admins only."""
-    return await _switch(job_type, session, request, pause=True)
+    return await _switch(job_type, session, request, action="pause")
 
 
 @router.post("/jobs/{job_type}/resume")
@@ -83,4 +87,12 @@ async def resume(
     session: ProjectSessionDep, request: Request, job_type: str = JobType
 ) -> dict[str, Any]:
     """Let a paused job type start again. Admins only."""
-    return await _switch(job_type, session, request, pause=False)
+    return await _switch(job_type, session, request, action="resume")
+
+
+@router.post("/jobs/{job_type}/run")
+async def run_now(
+    session: ProjectSessionDep, request: Request, job_type: str = JobType
+) -> dict[str, Any]:
+    """Make the active project's job due now; a replica starts it within a tick."""
+    return await _switch(job_type, session, request, action="run")

@@ -274,6 +274,69 @@ def test_killed_sync_expires_and_the_next_run_resumes(
     _assert_complete(stack, project)
 
 
+def _scheduled(api: main_job.ApiSession, job_type: str) -> dict:
+    deadline = time.monotonic() + 60
+    while True:
+        listed = api.get("/jobs/scheduler")
+        found = [j for j in listed["jobs"] if j["job_type"] == job_type]
+        if found:
+            return found[0]
+        # A restarted service is not up yet.
+        assert time.monotonic() < deadline, listed["unavailable"]
+        time.sleep(0.2)
+
+
+def test_killed_scheduled_sync_is_taken_over(
+    stack: RunningStack, api: main_job.ApiSession
+) -> None:
+    _calm(stack)
+    project = _project(api, "Scheduled")
+    api.post("/jobs/sync_attio/run")
+    deadline = time.monotonic() + 60
+    job = _scheduled(api, "sync_attio")
+    while job["status"] != "running" or "run_id" not in job["progress"]:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        job = _scheduled(api, "sync_attio")
+    run_id = job["progress"]["run_id"]
+    while api.get(f"/jobs/runs/{run_id}")["counts"].get("deals_seen", 0) < 500:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    states = {s["connector"]: s for s in api.get("/connectors/state")["connectors"]}
+    stack.group.restart("connectors")
+    killed_at = time.monotonic()
+
+    after = _scheduled(api, "sync_attio")
+    while after["last_status"] != "succeeded" or after["status"] == "running":
+        assert time.monotonic() - killed_at < LEASE_SECONDS + 60, after
+        time.sleep(0.3)
+        after = _scheduled(api, "sync_attio")
+    attio = next(
+        s
+        for s in api.get("/connectors/state")["connectors"]
+        if s["connector"] == "attio"
+    )
+
+    assert job["lease_holder"]
+    assert job["lease_expires_at"] is not None
+    assert states["attio"]["status"] == "running"
+    assert after["status"] == "scheduled"
+    assert after["consecutive_failures"] == 0
+    assert attio["status"] == "idle"
+    _assert_complete_attio(stack, project)
+
+
+def _assert_complete_attio(stack: RunningStack, project: str) -> None:
+    stored = query(
+        stack,
+        "SELECT count(*) AS n, count(DISTINCT external_id) AS ids"
+        " FROM connectors.attio_opportunities_raw WHERE project_id = $1::uuid"
+        " AND deleted_at IS NULL",
+        project,
+    )[0]
+    assert stored["n"] == stored["ids"] == len(_source_attio(stack, "deals"))
+
+
 def test_bad_token_records_one_error(
     stack: RunningStack, api: main_job.ApiSession
 ) -> None:
