@@ -4,8 +4,9 @@ Each service keeps a `scheduled_jobs` table in its own schema: one row per job
 type and project (the nil project for service-wide jobs) with its cadence,
 next and last run, last status and error, duration, consecutive failures and
 a lease. A replica claims a due job with `FOR UPDATE SKIP LOCKED`, so two
-replicas never run the same job at once; it renews the lease on a heartbeat,
-and a job whose replica died is claimed again once the lease expires. A
+replicas never run the same job at once. The replica renews the lease on a
+heartbeat, and a job whose replica died is claimed again once the lease
+expires. A
 success schedules the next run one cadence later; a failure backs off
 exponentially, with jitter, up to `max_backoff_seconds`.
 """

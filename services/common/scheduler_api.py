@@ -17,7 +17,7 @@ from services.common.scheduler import NIL_PROJECT, JobRow, Scheduler
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SchedulerService"].full_name
 
-# Creates the jobs of a project the first time the service sees it.
+# Creates the jobs of a project the first time the service serves a call for it.
 EnsureProject = Callable[[str], Awaitable[None]]
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -97,7 +97,7 @@ class SyncRunner:
         Holders name their host and process id, so a service that restarts
         need not wait for the lease of a run whose process is gone.
         NOTE: assumes one process id namespace per host name, as on a machine
-        or in a pod; elsewhere such runs still end when their lease expires.
+        or in a pod. Elsewhere such runs still end when their lease expires.
         """
         prefix = f"{socket.gethostname()}:"
         async with self._pool.acquire() as conn:
