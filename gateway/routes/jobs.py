@@ -90,7 +90,7 @@ async def resume(
     return await _switch(job_type, session, request, action="resume")
 
 
-@router.post("/jobs/{job_type}/run")
+@router.post("/jobs/{job_type}/trigger")
 async def run_now(
     session: ProjectSessionDep, request: Request, job_type: str = JobType
 ) -> dict[str, Any]:

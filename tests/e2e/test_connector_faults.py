@@ -291,7 +291,7 @@ def test_killed_scheduled_sync_is_taken_over(
 ) -> None:
     _calm(stack)
     project = _project(api, "Scheduled")
-    api.post("/jobs/sync_attio/run")
+    api.post("/jobs/sync_attio/trigger")
     deadline = time.monotonic() + 60
     job = _scheduled(api, "sync_attio")
     while job["status"] != "running" or "run_id" not in job["progress"]:
