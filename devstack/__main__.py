@@ -52,11 +52,13 @@ def _run_demo(base_url: str, config: StackConfig, question: str) -> None:
         log.info("%s sync finished: %s", connector, run["counts"])
     embedded = api.post("/jobs/embeddings/run")
     log.info(
-        "embeddings: %s embedded, %s failed, %s pending",
+        "embeddings: %s embedded here, %s failed, %s left to the scheduled job",
         embedded["embedded"],
         embedded["failed"],
         embedded["remaining_pending"],
     )
+    counts = main_job.wait_for_embeddings(api)
+    log.info("chunks by status: %s", counts)
     result = api.post("/lightrag/query", {"question": question})
     sys.stdout.write(f"\nQuestion: {question}\n\n{main_job.format_answer(result)}\n\n")
 

@@ -83,6 +83,26 @@ def wait_for_run(
     return dict(run)
 
 
+def wait_for_embeddings(
+    api: ApiSession, timeout_seconds: float = 600.0
+) -> dict[str, int]:
+    """Wait until no chunk is pending or processing; return chunks by status.
+
+    A sync also starts the scheduled embeddings job, which shares the work
+    with a direct call, so the last chunks may finish there.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        counts = dict(api.get("/lightrag/status")["chunks_by_status"])
+        if counts.get("pending", 0) + counts.get("processing", 0) == 0:
+            return counts
+        if time.monotonic() > deadline:
+            raise MainJobError(
+                f"chunks still waiting after {timeout_seconds} s: {counts}"
+            )
+        time.sleep(1.0)
+
+
 def format_answer(result: dict[str, Any]) -> str:
     """Render an answer with its numbered citations for a terminal."""
     lines = [result["answer"], "", "Citations:"]

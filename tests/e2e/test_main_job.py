@@ -1,7 +1,6 @@
 """The main job through the real gateway, services and fake Chatwoot, as processes."""
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -61,13 +60,8 @@ def first_sync(api: main_job.ApiSession) -> dict:
 def embedded(api: main_job.ApiSession, first_sync: dict) -> dict:
     """Run the embeddings, then wait for the scheduled chain a sync starts."""
     result = dict(api.post("/jobs/embeddings/run"))
-    deadline = time.monotonic() + 300
-    while True:
-        counts = api.get("/lightrag/status")["chunks_by_status"]
-        if counts.get("pending", 0) + counts.get("processing", 0) == 0:
-            return result
-        assert time.monotonic() < deadline, counts
-        time.sleep(1)
+    main_job.wait_for_embeddings(api, timeout_seconds=300)
+    return result
 
 
 def _raw_counts(stack: RunningStack) -> tuple[set[str], set[str]]:
