@@ -1,6 +1,6 @@
 """Records per second of a full sync of each connector against its fake.
 
-Each fake runs as its own process on the real data sets; the sync runs in
+Each fake runs as its own process on the real data sets. The sync runs in
 this process through the connectors service's own sync code into a fresh
 database of the embedded Postgres under var/bench. Run with
 

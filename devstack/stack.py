@@ -125,7 +125,7 @@ def _common_env(config: StackConfig, database_url: str) -> dict[str, str]:
 
 
 def _source_env(config: StackConfig) -> dict[str, str]:
-    """The source settings that point the connectors service at the fakes."""
+    """Return the source settings that point the connectors service at the fakes."""
     env = {}
     fakes = config.fakes
     if "chatwoot" in fakes:

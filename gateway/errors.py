@@ -112,7 +112,7 @@ async def handle_validation_error(
 async def handle_http_error(
     request: Request, error: StarletteHTTPException
 ) -> JSONResponse:
-    """Answer routing errors (unknown path, wrong method) in the error envelope."""
+    """Return routing errors (unknown path, wrong method) in the error envelope."""
     code = {404: "not_found", 405: "method_not_allowed"}.get(
         error.status_code, "http_error"
     )

@@ -7,7 +7,7 @@ Outcomes:
   form that RFC 9110 allows and that clients must parse as well;
 - "500": Attio's JSON error envelope; "502" and "503": a proxy's HTML page;
 - "401": the invalid-token error;
-- "timeout": hang for the plan's hang_seconds, then answer normally;
+- "timeout": hang for the plan's hang_seconds, then respond normally;
 - "truncated": the normal JSON body cut in half;
 - "malformed": HTTP 200 whose JSON breaks the response schema (records
   without `values`, or `data` that is not an array).

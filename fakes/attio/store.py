@@ -561,11 +561,11 @@ def _as_list(spec: AttributeSpec, raw: Any) -> list[Any]:
         return []
     if spec.multi:
         if not isinstance(raw, list | tuple):
-            raise ValueError(f"{spec.slug} holds many values; pass a list")
+            raise ValueError(f"{spec.slug} takes several values; pass a list")
         return list(raw)
     if isinstance(raw, list):
         if len(raw) > 1:
-            raise ValueError(f"{spec.slug} holds one value, not {len(raw)}")
+            raise ValueError(f"{spec.slug} takes one value, not {len(raw)}")
         return list(raw)
     return [raw]
 

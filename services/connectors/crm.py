@@ -2,10 +2,9 @@
 
 Each mirror row is unique on (project_id, source_system, external_ref), so
 repeated syncs and manual edits update the one row of a reference. A deal
-whose company has not been synced yet is not mirrored and counts as unmapped;
-every mirror pass picks up such deals again, so it is mirrored as soon as its
-company arrives. Records deleted in the source keep their mirror row with
-deleted_at set.
+whose company has not been synced yet is not mirrored and counts as unmapped.
+When the company arrives, the mirror takes every deal that references it.
+Records deleted in the source keep their mirror row with deleted_at set.
 """
 
 import uuid

@@ -1,6 +1,6 @@
 """Normalised documents of Linear issues and Attio deals, kept for the change feed.
 
-Syncs render a document per changed record and save it here; a document takes
+Syncs render a document per changed record and save it here. A document takes
 a new change number only when its content hash changes, so a sync that brings
 no new text adds nothing to the feed. A tombstone (deleted = true) also takes
 a new number, so the search index drops the record.

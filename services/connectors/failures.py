@@ -2,7 +2,7 @@
 
 A failure is recorded against a page walk of an entity (target '') or one
 record (target = its external id). Transient kinds get a retry time from
-exponential backoff with full jitter; permanent kinds (a rejected token, an
+exponential backoff with full jitter. Permanent kinds (a rejected token, an
 invalid record) wait for an operator, because repeating them cannot help.
 After `max_attempts` an error becomes a dead letter. A later success over the
 same page walk or record resolves it, whichever run achieves it.

@@ -94,10 +94,10 @@ class SourceHttp:
     ) -> Any:
         """Send a request, retrying transient failures, and return the decoded body.
 
-        check, when given, inspects every response first: it raises the SourceError
-        that a source signals in its own way (a rate limit sent as HTTP 400, a
-        page whose JSON lacks required parts), which is then retried like any
-        other error of its kind.
+        check, when given, inspects every response first. It raises the
+        SourceError that a source signals in its own way, such as a rate limit
+        sent as HTTP 400 or a page whose JSON lacks required parts. That error
+        is then retried like any other error of its kind.
         """
         attempt = 1
         while True:

@@ -6,6 +6,7 @@ that job makes the embeddings job due in turn.
 
 from typing import Any
 
+import asyncpg
 import grpc
 import structlog
 
@@ -60,10 +61,12 @@ class ConnectorJobs:
 
     def __init__(
         self,
+        pool: asyncpg.Pool,
         runner: SyncRunner,
         bodies: sources.SyncBodies,
         settings: ConnectorsSettings,
     ) -> None:
+        self._pool = pool
         self._runner = runner
         self._bodies = bodies
         self._settings = settings
@@ -104,5 +107,5 @@ class ConnectorJobs:
         return run
 
     async def _retry(self, job: JobRow, progress: Progress) -> dict[str, Any]:
-        started = await retry_due_errors(self._runner.pool, self._runner, self._bodies)
+        started = await retry_due_errors(self._pool, self._runner, self._bodies)
         return {"retry_runs_started": started}

@@ -35,7 +35,7 @@ def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
         )
         await runner.abandon_orphans()
         servicer = ConnectorsServicer(pool, runner, settings)
-        jobs = ConnectorJobs(runner, servicer.bodies, settings)
+        jobs = ConnectorJobs(pool, runner, servicer.bodies, settings)
         jobs.scheduler = Scheduler(
             pool,
             "connectors",

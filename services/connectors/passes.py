@@ -8,8 +8,8 @@ becomes the entity's watermark. The next incremental pass requests records
 changed since that watermark less an overlap, so records sharing a boundary
 timestamp or changing during the walk are read again rather than skipped.
 
-A full pass also stamps every record it sees, and afterwards marks the local
-records it did not see as deleted: the source no longer has them.
+A full pass also stamps every record it reads, and afterwards marks the local
+records it did not read as deleted, because the source no longer has them.
 
 A page that cannot be fetched, after the HTTP retries, stops the pass and is
 recorded in connector_errors with its position; the cursor stays where it

@@ -43,7 +43,6 @@ class SyncRunner:
         on_success: Callable[[SyncRun], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
-        self.pool = pool
         self._on_success = on_success
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds

@@ -162,7 +162,7 @@ async def test_only_active_values_count(connectors_pool, store, fake, http) -> N
     assert (row["stage"], int(row["amount"])) == ("Won 🎉", 5000)
 
 
-async def test_deleted_deal_leaves_the_index_and_marks_the_mirror(
+async def test_deleted_deal_tombstoned_and_marked(
     connectors_pool, store, fake, http
 ) -> None:
     company = _company(store, "acme")

@@ -2,7 +2,7 @@
 
 Attio lists records with `POST /v2/objects/{object}/records/query`, paging
 values in the JSON body. Records have no update time, so every pass reads
-all of them; the walk is keyed on `created_at` (ascending, `$gte` the last
+all of them. The walk is keyed on `created_at` (ascending, `$gte` the last
 time seen) rather than a growing offset, so records deleted during the walk
 cannot shift later ones out of view. The offset only steps past the records
 at the boundary time that were already read.

@@ -119,14 +119,14 @@ class ObjectEntity:
         }
 
     async def delete_unseen(self, conn: Connection, seen_pass: str) -> int:
-        gone = await self._table.delete_unseen(conn, self._project_id, seen_pass)
-        await after_write(conn, self._project_id, self.name, gone)
-        return len(gone)
+        deleted = await self._table.delete_unseen(conn, self._project_id, seen_pass)
+        await after_write(conn, self._project_id, self.name, deleted)
+        return len(deleted)
 
     async def delete_ids(self, conn: Connection, external_ids: list[str]) -> int:
-        gone = await self._table.delete_ids(conn, self._project_id, external_ids)
-        await after_write(conn, self._project_id, self.name, gone)
-        return len(gone)
+        deleted = await self._table.delete_ids(conn, self._project_id, external_ids)
+        await after_write(conn, self._project_id, self.name, deleted)
+        return len(deleted)
 
 
 async def after_write(
@@ -186,10 +186,10 @@ async def render_deals(
         uuid.UUID(project_id),
         deal_ids,
     )
-    gone = [row["external_id"] for row in rows if row["deleted_at"] is not None]
+    deleted = [row["external_id"] for row in rows if row["deleted_at"] is not None]
     live = [_deal_document(row) for row in rows if row["deleted_at"] is None]
     changed = await documents.save(conn, project_id, live)
-    changed += await documents.tombstone(conn, project_id, DEAL_SOURCE_TYPE, gone)
+    changed += await documents.tombstone(conn, project_id, DEAL_SOURCE_TYPE, deleted)
     return {"documents_changed": changed}
 
 

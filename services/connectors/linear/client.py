@@ -7,8 +7,8 @@ rejects a query as "Query too complex", the page size is halved and the page
 requested again. Every list passes `includeArchived: true`, because archived and
 trashed issues are hidden otherwise and would look deleted.
 
-Linear signals a rate limit as HTTP 400 with the error code RATELIMITED (and
-sometimes as 429); both are retried after the reset time it announces.
+Linear signals a rate limit as HTTP 400 with the error code RATELIMITED, and
+sometimes as HTTP 429. Both are retried after the reset time it announces.
 """
 
 import time

@@ -120,14 +120,14 @@ class IssuesEntity:
         }
 
     async def delete_unseen(self, conn: Connection, seen_pass: str) -> int:
-        gone = await ISSUES.delete_unseen(conn, self._project_id, seen_pass)
-        await documents.tombstone(conn, self._project_id, records.SOURCE_TYPE, gone)
-        return len(gone)
+        deleted = await ISSUES.delete_unseen(conn, self._project_id, seen_pass)
+        await documents.tombstone(conn, self._project_id, records.SOURCE_TYPE, deleted)
+        return len(deleted)
 
     async def delete_ids(self, conn: Connection, external_ids: list[str]) -> int:
-        gone = await ISSUES.delete_ids(conn, self._project_id, external_ids)
-        await documents.tombstone(conn, self._project_id, records.SOURCE_TYPE, gone)
-        return len(gone)
+        deleted = await ISSUES.delete_ids(conn, self._project_id, external_ids)
+        await documents.tombstone(conn, self._project_id, records.SOURCE_TYPE, deleted)
+        return len(deleted)
 
 
 class CyclesEntity:
