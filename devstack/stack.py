@@ -37,6 +37,9 @@ def _default_fakes() -> dict[str, FakeSource]:
     }
 
 
+SERVICES = ("auth", "connectors", "rag", "reconcile")
+
+
 @dataclass
 class StackConfig:
     """Ports, data and credentials of one local stack."""
@@ -46,7 +49,12 @@ class StackConfig:
     database_url: str | None = None
     gateway_port: int = 8080
     service_ports: dict[str, int] = field(
-        default_factory=lambda: {"connectors": 50051, "rag": 50052, "auth": 50053}
+        default_factory=lambda: {
+            "connectors": 50051,
+            "rag": 50052,
+            "auth": 50053,
+            "reconcile": 50054,
+        }
     )
     fakes: dict[str, FakeSource] = field(default_factory=_default_fakes)
     owner_username: str = "owner"
@@ -64,7 +72,7 @@ class StackConfig:
 
         `fakes` may name the data of each fake; their ports are chosen here.
         """
-        ports = {name: free_port() for name in ("connectors", "rag", "auth")}
+        ports = {name: free_port() for name in SERVICES}
         fakes: dict[str, FakeSource] = kwargs.pop("fakes", None) or _default_fakes()  # type: ignore[assignment]
         for fake in fakes.values():
             fake.port = free_port()
@@ -112,13 +120,18 @@ def _common_env(config: StackConfig, database_url: str) -> dict[str, str]:
         "RAG_LISTEN_ADDRESS": addresses["rag"],
         "RAG_CONNECTORS_ADDRESS": addresses["connectors"],
         "CONNECTORS_RAG_ADDRESS": addresses["rag"],
+        "CONNECTORS_RECONCILE_ADDRESS": addresses["reconcile"],
         "AUTH_LISTEN_ADDRESS": addresses["auth"],
+        "RECONCILE_LISTEN_ADDRESS": addresses["reconcile"],
+        "RECONCILE_CONNECTORS_ADDRESS": addresses["connectors"],
+        "RECONCILE_AUTH_ADDRESS": addresses["auth"],
         "AUTH_OWNER_USERNAME": config.owner_username,
         "AUTH_OWNER_PASSWORD": config.owner_password,
         "GATEWAY_PORT": str(config.gateway_port),
         "GATEWAY_AUTH_ADDRESS": addresses["auth"],
         "GATEWAY_CONNECTORS_ADDRESS": addresses["connectors"],
         "GATEWAY_RAG_ADDRESS": addresses["rag"],
+        "GATEWAY_RECONCILE_ADDRESS": addresses["reconcile"],
         **_source_env(config),
         **config.extra_env,
     }
@@ -167,7 +180,7 @@ def start_stack(config: StackConfig, *, timeout_seconds: float = 120.0) -> Runni
     try:
         for name, fake in config.fakes.items():
             group.start(f"{name}-fake", _fake_args(name, fake), env)
-        for service in ("auth", "connectors", "rag"):
+        for service in SERVICES:
             group.start(service, ["-m", f"services.{service}.main"], env)
         group.start("gateway", ["-m", "gateway.main"], env)
         for port in fake_ports:

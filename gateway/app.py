@@ -24,6 +24,7 @@ from gateway.routes import (
     lightrag,
     ops,
     projects,
+    reconciliation,
 )
 from gateway.settings import GatewaySettings
 from services.common.telemetry import current_trace_id
@@ -60,6 +61,7 @@ def create_app(
             connectors,
             connector_errors,
             crm,
+            reconciliation,
             lightrag,
         ):
             app.include_router(module.router, prefix=prefix)

@@ -10,6 +10,7 @@ from gen.auth.v1 import auth_pb2_grpc
 from gen.connectors.v1 import connectors_pb2_grpc
 from gen.metrics.v1 import metrics_pb2_grpc
 from gen.rag.v1 import rag_pb2_grpc
+from gen.reconcile.v1 import reconcile_pb2_grpc
 from gen.scheduler.v1 import scheduler_pb2_grpc
 from services.common.grpc_client import create_channel
 
@@ -22,6 +23,7 @@ class ServiceClients:
     auth: auth_pb2_grpc.AuthServiceStub
     connectors: connectors_pb2_grpc.ConnectorsServiceStub
     rag: rag_pb2_grpc.RagServiceStub
+    reconcile: reconcile_pb2_grpc.ReconcileServiceStub
     health: dict[str, health_pb2_grpc.HealthStub]
     schedulers: dict[str, scheduler_pb2_grpc.SchedulerServiceStub]
     metrics: dict[str, metrics_pb2_grpc.MetricsServiceStub]
@@ -37,6 +39,7 @@ def connect(settings: GatewaySettings) -> ServiceClients:
         "auth": settings.auth_address,
         "connectors": settings.connectors_address,
         "rag": settings.rag_address,
+        "reconcile": settings.reconcile_address,
     }
     channels = {
         name: create_channel(address, settings.grpc_max_message_bytes)
@@ -47,6 +50,7 @@ def connect(settings: GatewaySettings) -> ServiceClients:
         auth=auth_pb2_grpc.AuthServiceStub(channels["auth"]),
         connectors=connectors_pb2_grpc.ConnectorsServiceStub(channels["connectors"]),
         rag=rag_pb2_grpc.RagServiceStub(channels["rag"]),
+        reconcile=reconcile_pb2_grpc.ReconcileServiceStub(channels["reconcile"]),
         health={name: health_pb2_grpc.HealthStub(ch) for name, ch in channels.items()},
         schedulers={
             name: scheduler_pb2_grpc.SchedulerServiceStub(ch)

@@ -19,6 +19,7 @@ class GatewaySettings(BaseSettings):
     auth_address: str = "127.0.0.1:50053"
     connectors_address: str = "127.0.0.1:50051"
     rag_address: str = "127.0.0.1:50052"
+    reconcile_address: str = "127.0.0.1:50054"
     rpc_timeout_seconds: float = 30.0
     # Embeddings runs and syncs of large sources take longer than a query.
     long_rpc_timeout_seconds: float = 900.0

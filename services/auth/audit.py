@@ -1,9 +1,12 @@
 """Audit events: who did what, tagged with the call's trace and request ids."""
 
+import json
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from services.auth import repository
-from services.common.errors import NotAuthenticated
+from services.common.errors import InvalidArgument, NotAuthenticated
 from services.common.internal_auth import current_principal
 from services.common.telemetry import current_trace_id
 
@@ -13,6 +16,11 @@ ACTOR_SERVICE = "service"
 ACTOR_ANONYMOUS = "anonymous"
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
+STATUS_WARNING = "warning"
+STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_WARNING)
+MAX_ACTION_CHARS = 100
+MAX_TARGET_CHARS = 500
+MAX_DETAILS_BYTES = 16 * 1024
 # Failed logins store the typed user name as the actor, cut to this length.
 MAX_ACTOR_CHARS = 200
 
@@ -49,3 +57,76 @@ def _current_request_id() -> str:
         return current_principal().request_id
     except NotAuthenticated:
         return ""
+
+
+@dataclass(frozen=True)
+class ReportedEvent:
+    """An audit event another service reports about its own work."""
+
+    action: str
+    status: str
+    project_id: str | None
+    target: str
+    details: dict[str, Any]
+    actor_id: str
+    actor_kind: str
+
+    @classmethod
+    def from_request(
+        cls,
+        *,
+        action: str,
+        status: str,
+        project_id: str,
+        target: str,
+        details_json: str,
+        actor_user_id: str,
+        service: str,
+    ) -> "ReportedEvent":
+        """Check a reported event's fields and return it."""
+        if not action or len(action) > MAX_ACTION_CHARS:
+            raise InvalidArgument(f"action must be 1 to {MAX_ACTION_CHARS} characters")
+        if status not in STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(STATUSES)}")
+        if project_id:
+            try:
+                project_id = str(uuid.UUID(project_id))
+            except ValueError as exc:
+                raise InvalidArgument("project_id must be a UUID") from exc
+        return cls(
+            action=action,
+            status=status,
+            project_id=project_id or None,
+            target=target[:MAX_TARGET_CHARS],
+            details=_details(details_json),
+            actor_id=actor_user_id or service,
+            actor_kind=ACTOR_USER if actor_user_id else ACTOR_SERVICE,
+        )
+
+
+def _details(text: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    if len(text.encode()) > MAX_DETAILS_BYTES:
+        raise InvalidArgument(f"details_json is over {MAX_DETAILS_BYTES} bytes")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgument("details_json is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidArgument("details_json must be a JSON object")
+    return value
+
+
+async def record_reported(conn: repository.Connection, event: ReportedEvent) -> None:
+    """Store an event reported by another service."""
+    await record_event(
+        conn,
+        action=event.action,
+        status=event.status,
+        actor_id=event.actor_id,
+        actor_kind=event.actor_kind,
+        project_id=event.project_id,
+        target=event.target,
+        details=event.details,
+    )

@@ -1,28 +1,21 @@
 """gRPC servicer of the auth service: proto in, domain call, proto out."""
 
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gen.auth.v1 import auth_pb2 as pb
 from gen.auth.v1 import auth_pb2_grpc
-from services.auth import authentication, projects, repository
+from services.auth import audit, authentication, projects, repository
 from services.auth.errors import CallerNotAllowed
 from services.auth.sessions import SessionConfig
 from services.common.internal_auth import current_principal
+from services.common.protos import timestamp
 
 # Handlers ignore the context because the interceptor reads the metadata and
 # turns raised domain errors into statuses.
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
 
 
 def _project_to_proto(project: repository.Project) -> pb.Project:
@@ -30,7 +23,7 @@ def _project_to_proto(project: repository.Project) -> pb.Project:
         id=project.id,
         name=project.name,
         role=project.role,
-        created_at=_timestamp(project.created_at),
+        created_at=timestamp(project.created_at),
     )
 
 
@@ -79,7 +72,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             session_token=opened.token,
             csrf_token=opened.csrf_token,
             user=pb.User(id=opened.user_id, username=opened.username),
-            expires_at=_timestamp(opened.expires_at),
+            expires_at=timestamp(opened.expires_at),
         )
 
     async def ResolveSession(
@@ -95,7 +88,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             csrf_token=resolved.csrf_token,
             active_project_id=resolved.active_project_id,
             role=resolved.role,
-            expires_at=_timestamp(resolved.expires_at),
+            expires_at=timestamp(resolved.expires_at),
         )
 
     async def Logout(
@@ -133,3 +126,21 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             self._pool, request.session_token, request.project_id
         )
         return pb.SelectProjectResponse(project=_project_to_proto(project))
+
+    async def RecordAuditEvent(
+        self, request: pb.RecordAuditEventRequest, context: Context
+    ) -> pb.RecordAuditEventResponse:
+        """Record an event another service reports, such as a reconciliation."""
+        _require_service_caller()
+        event = audit.ReportedEvent.from_request(
+            action=request.action,
+            status=request.status,
+            project_id=request.project_id,
+            target=request.target,
+            details_json=request.details_json,
+            actor_user_id=request.actor_user_id,
+            service=current_principal().subject,
+        )
+        async with self._pool.acquire() as conn:
+            await audit.record_reported(conn, event)
+        return pb.RecordAuditEventResponse()

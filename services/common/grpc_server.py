@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -70,40 +70,95 @@ class InternalCallInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        public = details.method.startswith(PUBLIC_METHOD_PREFIXES)
-        behavior = self._wrap(handler.unary_unary, details.method, public)
-        return grpc.unary_unary_rpc_method_handler(
-            behavior,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        method = details.method
+        public = method.startswith(PUBLIC_METHOD_PREFIXES)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method, public),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method, public),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if public:
+            return handler
+        # No service takes a request stream; refuse one rather than let it
+        # through unchecked.
+        return grpc.stream_unary_rpc_method_handler(_refuse_request_stream)
 
-    def _wrap(self, inner: Any, method: str, public: bool) -> Any:
+    def _authenticate(
+        self, context: grpc.aio.ServicerContext[Any, Any], public: bool
+    ) -> bool:
+        """Verify the caller and make it current; return whether one was set."""
+        if public:
+            return False
+        principal = verify_token(_bearer(context), self._secret)
+        set_principal(principal)
+        structlog.contextvars.bind_contextvars(request_id=principal.request_id)
+        return True
+
+    def _wrap_unary(self, inner: Any, method: str, public: bool) -> Any:
         async def behavior(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> Any:
-            token = None
+            authenticated = False
             try:
-                if not public:
-                    principal = verify_token(_bearer(context), self._secret)
-                    token = set_principal(principal)
-                    structlog.contextvars.bind_contextvars(
-                        request_id=principal.request_id
-                    )
+                authenticated = self._authenticate(context, public)
                 return await inner(request, context)
-            except errors.DomainError as exc:
-                await _abort_with(context, exc, method)
-            except Exception:
-                log.exception("grpc.unexpected_error", method=method)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            except Exception as exc:
+                await _fail(context, exc, method)
             finally:
-                if token is not None:
-                    set_principal(None)
-                structlog.contextvars.unbind_contextvars("request_id")
+                _forget(authenticated)
 
         return behavior
+
+    def _wrap_stream(self, inner: Any, method: str, public: bool) -> Any:
+        async def behavior(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            authenticated = False
+            try:
+                authenticated = self._authenticate(context, public)
+                async for response in inner(request, context):
+                    yield response
+            except Exception as exc:
+                await _fail(context, exc, method)
+            finally:
+                _forget(authenticated)
+
+        return behavior
+
+
+async def _fail(
+    context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str
+) -> None:
+    """End a failed call with the status its error maps to."""
+    if isinstance(exc, grpc.aio.AbortError):
+        # The handler ended the call itself.
+        raise exc
+    if isinstance(exc, errors.DomainError):
+        await _abort_with(context, exc, method)
+    else:
+        log.error("grpc.unexpected_error", method=method, exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _forget(authenticated: bool) -> None:
+    if authenticated:
+        set_principal(None)
+    structlog.contextvars.unbind_contextvars("request_id")
+
+
+async def _refuse_request_stream(
+    requests: Any, context: grpc.aio.ServicerContext[Any, Any]
+) -> Any:
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "request streams are not served")
 
 
 async def _abort_with(

@@ -3,16 +3,15 @@
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gen.scheduler.v1 import scheduler_pb2 as pb
 from gen.scheduler.v1 import scheduler_pb2_grpc
 from services.common.internal_auth import current_principal
+from services.common.protos import timestamp
 from services.common.scheduler import NIL_PROJECT, JobRow, Scheduler
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SchedulerService"].full_name
@@ -22,14 +21,6 @@ EnsureProject = Callable[[str], Awaitable[None]]
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
-
-
 def job_to_proto(service: str, job: JobRow) -> pb.Job:
     return pb.Job(
         service=service,
@@ -37,15 +28,15 @@ def job_to_proto(service: str, job: JobRow) -> pb.Job:
         project_id="" if job.project_id == NIL_PROJECT else job.project_id,
         status=job.status,
         cadence_seconds=job.cadence_seconds,
-        next_run_at=_timestamp(job.next_run_at),
-        last_started_at=_timestamp(job.last_started_at),
-        last_finished_at=_timestamp(job.last_finished_at),
+        next_run_at=timestamp(job.next_run_at),
+        last_started_at=timestamp(job.last_started_at),
+        last_finished_at=timestamp(job.last_finished_at),
         last_status=job.last_status or "",
         last_error=job.last_error or "",
         last_duration_seconds=job.last_duration_seconds or 0.0,
         consecutive_failures=job.consecutive_failures,
         lease_holder=(job.lease_holder or "") if job.running else "",
-        lease_expires_at=_timestamp(job.lease_expires_at) if job.running else None,
+        lease_expires_at=timestamp(job.lease_expires_at) if job.running else None,
         progress_json=json.dumps(job.progress),
         paused=job.paused,
     )

@@ -12,6 +12,8 @@ from services.connectors import documents
 from services.connectors.chatwoot import records
 from services.connectors.chatwoot import repository as chatwoot_repository
 
+CONVERSATION_SOURCE_TYPE = "chatwoot_conversation"
+
 
 @dataclass(frozen=True)
 class FeedDocument:
@@ -83,18 +85,25 @@ def _conversation_document(
         section = records.section_from_message(_json(message["raw"]))
         if section is not None:
             sections.append(section)
-    account = conversation.get("account_id", "")
     return FeedDocument(
-        source_type="chatwoot_conversation",
+        source_type=CONVERSATION_SOURCE_TYPE,
         external_id=row["external_id"],
         title=records.document_title(conversation),
-        url=f"{base_url.rstrip('/')}/app/accounts/{account}/conversations/{row['external_id']}",
+        url=conversation_url(base_url, conversation, row["external_id"]),
         updated_at=datetime.fromtimestamp(row["source_updated_at"], tz=UTC),
         deleted=row["deleted_at"] is not None,
         sequence=row["change_seq"],
         sections=sections,
         metadata={"status": row["status"], "labels": ",".join(row["labels"])},
     )
+
+
+def conversation_url(
+    base_url: str, conversation: dict[str, Any], external_id: str
+) -> str:
+    """Build the Chatwoot web address of a conversation from its raw record."""
+    account = conversation.get("account_id", "")
+    return f"{base_url.rstrip('/')}/app/accounts/{account}/conversations/{external_id}"
 
 
 def _json(value: Any) -> dict[str, Any]:

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gen.connectors.v1 import connectors_pb2 as pb
 from gen.connectors.v1 import connectors_pb2_grpc
 from services.common.internal_auth import current_principal
-from services.connectors import crm, failures, feed, lookup, repository, sources
+from services.common.protos import timestamp
+from services.connectors import (
+    crm,
+    evidence,
+    failures,
+    feed,
+    inventory,
+    lookup,
+    repository,
+    sources,
+)
 from services.connectors import external_ids as external_ids_
 from services.connectors.errors import ConnectorErrorNotFound, InvalidSyncRequest
+from services.connectors.id_entries import IdEntry
 from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
 
@@ -31,14 +42,6 @@ MAX_LIST_PAGE = 500
 MAX_FEED_PAGE = 500
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
-
-
 def run_to_proto(run: repository.SyncRun) -> pb.SyncRun:
     return pb.SyncRun(
         id=run.id,
@@ -46,10 +49,10 @@ def run_to_proto(run: repository.SyncRun) -> pb.SyncRun:
         project_id=run.project_id,
         status=run.status,
         mode=MODE_VALUES.get(run.mode, pb.SYNC_MODE_UNSPECIFIED),
-        started_at=_timestamp(run.started_at),
-        finished_at=_timestamp(run.finished_at),
-        heartbeat_at=_timestamp(run.heartbeat_at),
-        lease_expires_at=_timestamp(run.lease_expires_at),
+        started_at=timestamp(run.started_at),
+        finished_at=timestamp(run.finished_at),
+        heartbeat_at=timestamp(run.heartbeat_at),
+        lease_expires_at=timestamp(run.lease_expires_at),
         counts=run.counts,
         error=run.error or "",
         already_running=run.already_running,
@@ -239,6 +242,35 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
             mirror_json=json.dumps(found.mirror, default=str) if found.mirror else "",
         )
 
+    async def GetDocuments(
+        self,
+        request: pb.GetDocumentsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.GetDocumentsResponse:
+        """Return the current state of each referenced document of the project."""
+        principal = current_principal()
+        project_id = principal.require_project()
+        principal.require_role("viewer")
+        refs = [evidence.DocumentRef(r.source_type, r.source_id) for r in request.refs]
+        async with self._pool.acquire() as conn:
+            states = await evidence.load_states(
+                conn, project_id, refs, self._settings.chatwoot_base_url or ""
+            )
+        return pb.GetDocumentsResponse(
+            documents=[
+                pb.DocumentState(
+                    source_type=state.ref.source_type,
+                    source_id=state.ref.source_id,
+                    found=state.found,
+                    deleted=state.deleted,
+                    title=state.title,
+                    url=state.url,
+                    source_updated_at=timestamp(state.source_updated_at),
+                )
+                for state in states
+            ]
+        )
+
     async def ListCrmAccounts(
         self, request: pb.ListCrmRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListCrmAccountsResponse:
@@ -257,7 +289,7 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
                     name=row["name"],
                     domain=row["domain"] or "",
                     deleted=row["deleted_at"] is not None,
-                    updated_at=_timestamp(row["updated_at"]),
+                    updated_at=timestamp(row["updated_at"]),
                 )
                 for row in rows
             ],
@@ -280,6 +312,31 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
             unmapped_deals=unmapped,
         )
 
+    async def ListSourceIds(
+        self, request: pb.ListIdsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.IdBatch]:
+        """Stream every id of one entity as the source system lists it now."""
+        project_id = _viewer_project()
+        batches = inventory.source_entries(
+            self._settings, project_id, request.connector, request.entity
+        )
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                yield _id_batch_to_proto(batch)
+
+    async def ListLocalIds(
+        self, request: pb.ListIdsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.IdBatch]:
+        """Stream every id of one entity from the raw table or the CRM mirror."""
+        project_id = _viewer_project()
+        side = "mirror" if request.side == pb.ID_SIDE_MIRROR else "raw"
+        batches = inventory.local_entries(
+            self._pool, project_id, request.connector, request.entity, side
+        )
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                yield _id_batch_to_proto(batch)
+
 
 def _window(request: pb.ListCrmRequest) -> tuple[int, int]:
     if request.limit < 0 or request.offset < 0:
@@ -301,7 +358,7 @@ def _opportunity_to_proto(row: dict[str, Any]) -> pb.CrmOpportunity:
         currency=row["currency"] or "",
         owner_ref=row["owner_ref"] or "",
         deleted=row["deleted_at"] is not None,
-        updated_at=_timestamp(row["updated_at"]),
+        updated_at=timestamp(row["updated_at"]),
     )
 
 
@@ -316,11 +373,11 @@ def _error_to_proto(failure: failures.ConnectorFailure) -> pb.ConnectorError:
         status=failure.status,
         message=failure.message,
         attempts=failure.attempts,
-        next_retry_at=_timestamp(failure.next_retry_at),
+        next_retry_at=timestamp(failure.next_retry_at),
         run_id=failure.run_id or "",
-        created_at=_timestamp(failure.created_at),
-        updated_at=_timestamp(failure.updated_at),
-        resolved_at=_timestamp(failure.resolved_at),
+        created_at=timestamp(failure.created_at),
+        updated_at=timestamp(failure.updated_at),
+        resolved_at=timestamp(failure.resolved_at),
     )
 
 
@@ -348,10 +405,10 @@ def _state_to_proto(
         cursor_json=json.dumps(state.cursor),
         lag_seconds=lag,
         lease_holder=running.lease_holder if running else "",
-        lease_expires_at=_timestamp(running.lease_expires_at) if running else None,
-        last_success_at=_timestamp(state.last_success_at),
+        lease_expires_at=timestamp(running.lease_expires_at) if running else None,
+        last_success_at=timestamp(state.last_success_at),
         last_error=state.last_error or "",
-        last_error_at=_timestamp(state.last_error_at),
+        last_error_at=timestamp(state.last_error_at),
         retry_count=state.retry_count,
         last_run_id=running.id if running else (state.last_run_id or ""),
         configured=configured,
@@ -364,7 +421,7 @@ def _document_to_proto(document: feed.FeedDocument) -> pb.Document:
         external_id=document.external_id,
         title=document.title,
         url=document.url,
-        updated_at=_timestamp(document.updated_at),
+        updated_at=timestamp(document.updated_at),
         deleted=document.deleted,
         sequence=document.sequence,
         metadata=document.metadata,
@@ -374,8 +431,32 @@ def _document_to_proto(document: feed.FeedDocument) -> pb.Document:
                 author_role=s["author_role"],
                 author_name=s["author_name"],
                 text=s["text"],
-                created_at=_timestamp(s["created_at"]),
+                created_at=timestamp(s["created_at"]),
             )
             for s in document.sections
         ],
+    )
+
+
+def _viewer_project() -> str:
+    principal = current_principal()
+    project_id = principal.require_project()
+    principal.require_role("viewer")
+    return project_id
+
+
+def _id_batch_to_proto(batch: list[IdEntry]) -> pb.IdBatch:
+    return pb.IdBatch(
+        entries=[
+            pb.IdEntry(
+                external_id=entry.external_id,
+                version=entry.version,
+                updated_at=timestamp(entry.updated_at),
+                emails=entry.emails,
+                parent=entry.parent,
+                archived=entry.archived,
+                deleted=entry.deleted,
+            )
+            for entry in batch
+        ]
     )

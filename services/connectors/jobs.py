@@ -1,7 +1,8 @@
 """The connectors service's scheduled jobs: syncs per project and error retries.
 
 A finished sync makes the RAG service's indexing job of the project due, and
-that job makes the embeddings job due in turn.
+that job makes the embeddings job due in turn; a finished whole pass also
+makes the project's reconciliation due.
 """
 
 from typing import Any
@@ -30,26 +31,46 @@ def sync_job(connector: str) -> str:
     return f"sync_{connector}"
 
 
-class RagTrigger:
-    """Asks the RAG service to index a project's changes."""
+class SyncTriggers:
+    """Makes the jobs that follow a finished sync due in the other services.
 
-    def __init__(self, channel: grpc.aio.Channel, secret: str, timeout: float) -> None:
-        self._stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
+    Indexing (RAG service) and reconciliation (reconcile service) follow a
+    whole pass; a targeted sync or a retry of some pages makes indexing due
+    only, so a repair that reconciliation started does not start another.
+    """
+
+    def __init__(
+        self,
+        rag: grpc.aio.Channel,
+        reconcile: grpc.aio.Channel,
+        secret: str,
+        timeout: float,
+    ) -> None:
+        self._rag = scheduler_pb2_grpc.SchedulerServiceStub(rag)
+        self._reconcile = scheduler_pb2_grpc.SchedulerServiceStub(reconcile)
         self._secret = secret
         self._timeout = timeout
 
     async def after_sync(self, run: SyncRun) -> None:
-        """Make the project's indexing job due; a failure is logged, not raised."""
+        """Trigger the following jobs; a failure is logged, not raised."""
+        await self._trigger(self._rag, "index", run)
+        if run.mode in ("incremental", "full"):
+            await self._trigger(self._reconcile, "reconcile", run)
+
+    async def _trigger(
+        self, stub: scheduler_pb2_grpc.SchedulerServiceStub, job_type: str, run: SyncRun
+    ) -> None:
         principal = service_principal("connectors", run.project_id)
         try:
-            await self._stub.TriggerJob(
-                scheduler_pb2.JobTypeRequest(job_type="index"),
+            await stub.TriggerJob(
+                scheduler_pb2.JobTypeRequest(job_type=job_type),
                 metadata=call_metadata(principal, self._secret),
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as exc:
             log.warning(
-                "sync.index_trigger_failed",
+                "sync.trigger_failed",
+                job_type=job_type,
                 run_id=run.id,
                 project_id=run.project_id,
                 error=f"{exc.code().name}: {exc.details()}",

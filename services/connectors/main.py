@@ -15,7 +15,7 @@ from services.common.scheduler import Scheduler
 from services.common.scheduler_api import install_scheduler
 from services.connectors import metrics as connectors_metrics
 from services.connectors.grpc_api import ConnectorsServicer
-from services.connectors.jobs import RETRY_JOB, ConnectorJobs, RagTrigger
+from services.connectors.jobs import RETRY_JOB, ConnectorJobs, SyncTriggers
 from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
 
@@ -24,9 +24,11 @@ SERVICE_NAME = connectors_pb2.DESCRIPTOR.services_by_name["ConnectorsService"].f
 
 def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
     async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
-        rag = create_channel(settings.rag_address, settings.grpc_max_message_bytes)
+        size = settings.grpc_max_message_bytes
+        rag = create_channel(settings.rag_address, size)
+        reconcile = create_channel(settings.reconcile_address, size)
         secret = settings.internal_token_secret.get_secret_value()
-        trigger = RagTrigger(rag, secret, settings.rpc_timeout_seconds)
+        trigger = SyncTriggers(rag, reconcile, secret, settings.rpc_timeout_seconds)
         runner = SyncRunner(
             pool,
             lease_seconds=settings.lease_seconds,
@@ -57,6 +59,7 @@ def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
         async def stop() -> None:
             await runner.stop()
             await rag.close()
+            await reconcile.close()
 
         spec.on_shutdown.append(stop)
         metrics_name = install_metrics(

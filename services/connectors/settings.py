@@ -42,6 +42,7 @@ class ConnectorsSettings(CommonSettings):
     sync_interval_seconds: float = 900.0
     # The RAG service, whose indexing job a finished sync makes due.
     rag_address: str = "127.0.0.1:50052"
+    reconcile_address: str = "127.0.0.1:50054"
     rpc_timeout_seconds: float = 10.0
 
     chatwoot_base_url: str | None = Field(

@@ -61,6 +61,61 @@ def is_configured(settings: ConnectorsSettings, connector: str) -> bool:
     )
 
 
+def require_configured(settings: ConnectorsSettings, connector: str) -> None:
+    """Raise ConnectorNotConfigured unless the connector's settings are all set."""
+    if not is_configured(settings, connector):
+        raise ConnectorNotConfigured(
+            f"{connector} is not configured: set {SETTINGS_HINTS[connector]}"
+        )
+
+
+def _auth_headers(settings: ConnectorsSettings, connector: str) -> dict[str, str]:
+    if connector == "linear":
+        assert settings.linear_api_key is not None
+        # A personal API key goes in the header as it is, with no Bearer prefix.
+        return {"Authorization": settings.linear_api_key.get_secret_value()}
+    if connector == "attio":
+        assert settings.attio_api_token is not None
+        token = settings.attio_api_token.get_secret_value()
+        return {"Authorization": f"Bearer {token}"}
+    assert settings.chatwoot_api_token is not None
+    return {"api_access_token": settings.chatwoot_api_token.get_secret_value()}
+
+
+@asynccontextmanager
+async def open_source_http(
+    settings: ConnectorsSettings, connector: str
+) -> AsyncIterator[SourceHttp]:
+    """Open an HTTP client for a configured connector, with its token and retries."""
+    policy = RetryPolicy(
+        settings.http_max_attempts,
+        settings.http_backoff_base_seconds,
+        settings.http_backoff_max_seconds,
+    )
+    async with httpx.AsyncClient(
+        headers=_auth_headers(settings, connector),
+        timeout=settings.http_timeout_seconds,
+    ) as client:
+        yield SourceHttp(client, connector, policy)
+
+
+def linear_client(settings: ConnectorsSettings, http: SourceHttp) -> LinearClient:
+    assert settings.linear_api_url
+    return LinearClient(http, settings.linear_api_url)
+
+
+def attio_client(settings: ConnectorsSettings, http: SourceHttp) -> AttioClient:
+    assert settings.attio_base_url
+    return AttioClient(http, settings.attio_base_url)
+
+
+def chatwoot_client(settings: ConnectorsSettings, http: SourceHttp) -> ChatwootClient:
+    assert settings.chatwoot_base_url is not None
+    return ChatwootClient(
+        http, settings.chatwoot_base_url, int(settings.chatwoot_account_id or 0)
+    )
+
+
 class SyncBodies:
     """Builds the function that performs one run of a connector."""
 
@@ -74,30 +129,12 @@ class SyncBodies:
         )
 
     def for_connector(self, connector: str) -> SyncBody:
-        if not is_configured(self._settings, connector):
-            raise ConnectorNotConfigured(
-                f"{connector} is not configured: set {SETTINGS_HINTS[connector]}"
-            )
+        require_configured(self._settings, connector)
         return {
             "chatwoot": self._run_chatwoot,
             "linear": self._run_linear,
             "attio": self._run_attio,
         }[connector]
-
-    @asynccontextmanager
-    async def _http(
-        self, source: str, headers: dict[str, str]
-    ) -> AsyncIterator[SourceHttp]:
-        settings = self._settings
-        policy = RetryPolicy(
-            settings.http_max_attempts,
-            settings.http_backoff_base_seconds,
-            settings.http_backoff_max_seconds,
-        )
-        async with httpx.AsyncClient(
-            headers=headers, timeout=settings.http_timeout_seconds
-        ) as client:
-            yield SourceHttp(client, source, policy)
 
     def _context(self, run: SyncRun, progress: Progress, overlap: float) -> SyncContext:
         return SyncContext(
@@ -112,13 +149,9 @@ class SyncBodies:
 
     async def _run_linear(self, run: SyncRun, progress: Progress) -> dict[str, int]:
         settings = self._settings
-        assert settings.linear_api_key is not None
-        assert settings.linear_api_url
-        # A personal API key goes in the header as it is, with no Bearer prefix.
-        headers = {"Authorization": settings.linear_api_key.get_secret_value()}
         ctx = self._context(run, progress, settings.linear_overlap_seconds)
-        async with self._http("linear", headers) as http:
-            client = LinearClient(http, settings.linear_api_url)
+        async with open_source_http(settings, "linear") as http:
+            client = linear_client(settings, http)
             entities = linear_sync.entities(client, run.project_id)
             await run_entities(
                 ctx, entities, run.mode, run.external_ids, catch_up=("issues",)
@@ -127,12 +160,9 @@ class SyncBodies:
 
     async def _run_attio(self, run: SyncRun, progress: Progress) -> dict[str, int]:
         settings = self._settings
-        assert settings.attio_api_token is not None
-        assert settings.attio_base_url
-        token = settings.attio_api_token.get_secret_value()
         ctx = self._context(run, progress, 0)
-        async with self._http("attio", {"Authorization": f"Bearer {token}"}) as http:
-            client = AttioClient(http, settings.attio_base_url)
+        async with open_source_http(settings, "attio") as http:
+            client = attio_client(settings, http)
             entities = attio_sync.entities(client, run.project_id)
             await run_entities(ctx, list(entities), run.mode, run.external_ids)
             return await self._succeeded(run, ctx, http)
@@ -154,13 +184,8 @@ class SyncBodies:
 
     async def _run_chatwoot(self, run: SyncRun, progress: Progress) -> dict[str, int]:
         settings = self._settings
-        assert settings.chatwoot_api_token is not None
-        assert settings.chatwoot_base_url is not None
-        headers = {"api_access_token": settings.chatwoot_api_token.get_secret_value()}
-        async with self._http("chatwoot", headers) as http:
-            chatwoot = ChatwootClient(
-                http, settings.chatwoot_base_url, int(settings.chatwoot_account_id or 0)
-            )
+        async with open_source_http(settings, "chatwoot") as http:
+            chatwoot = chatwoot_client(settings, http)
             sync = ChatwootSync(
                 self._pool,
                 chatwoot,

@@ -23,6 +23,7 @@ from services.rag.chunking import (
 )
 from services.rag.embedding import EmbeddingProvider, build_provider
 from services.rag.embedding_job import EmbeddingJob, EmbeddingPolicy
+from services.rag.evidence_client import EvidenceClient
 from services.rag.feed_client import FeedClient
 from services.rag.grpc_api import RagServicer
 from services.rag.indexing import ChunkSizes, Indexer
@@ -96,7 +97,10 @@ def build_servicer(
             base_url=settings.openai_base_url,
         )
         llm = LlmAnswers(client, settings.openai_answer_model)
-    queries = QueryService(pool, search, llm, settings.search_max_limit)
+    evidence = EvidenceClient(channel, secret, settings.evidence_check_timeout_seconds)
+    queries = QueryService(
+        pool, search, llm, settings.search_max_limit, evidence=evidence
+    )
     embeddings = EmbeddingJob(pool, provider, policy)
     jobs = RagJobs(
         indexer,

@@ -20,6 +20,11 @@ from services.rag.answer import (
     build_llm_answer,
 )
 from services.rag.errors import AnswerProviderUnavailable
+from services.rag.evidence_client import (
+    MAX_REFS_PER_CALL,
+    EvidenceClient,
+    SourceCheckFailed,
+)
 from services.rag.retrieval import (
     HybridSearch,
     RankedSource,
@@ -42,6 +47,9 @@ class QueryOutcome:
     quality_score: float
     query_run_id: str
     trace_id: str
+    # False when the connectors service was not called or did not respond, so
+    # the evidence may cite sources deleted since they were indexed.
+    evidence_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,13 @@ class QueryService:
         search: HybridSearch,
         llm: LlmAnswers | None,
         max_limit: int,
+        evidence: EvidenceClient | None = None,
     ) -> None:
         self._pool = pool
         self._search = search
         self._llm = llm
         self._max_limit = max_limit
+        self._evidence = evidence
 
     async def answer(self, caller: Principal, request: SearchRequest) -> QueryOutcome:
         """Search, build a cited answer and store the query run."""
@@ -74,6 +84,7 @@ class QueryService:
         try:
             request = validate(request, self._max_limit)
             result = await self._search.search(project_id, request)
+            result, checked = await self._check_sources(caller, result, request.limit)
             evidence = [
                 _evidence(number, source)
                 for number, source in enumerate(result.sources, 1)
@@ -99,7 +110,56 @@ class QueryService:
             quality_score=citation_coverage(answer.text),
             query_run_id=run_id,
             trace_id=current_trace_id(),
+            evidence_checked=checked,
         )
+
+    async def _check_sources(
+        self, caller: Principal, result: SearchResult, limit: int
+    ) -> tuple[SearchResult, bool]:
+        """Drop deleted sources and refresh titles and URLs from the connectors service.
+
+        Sources from the reserve move up in place of dropped ones. When the
+        connectors service fails or times out, the result comes back unchanged
+        and the flag is False.
+        """
+        if self._evidence is None or not result.sources:
+            return result, False
+        # NOTE: with search_max_limit above MAX_REFS_PER_CALL a large query has
+        # more sources than one call accepts, so its check fails and is skipped.
+        spare = max(MAX_REFS_PER_CALL - len(result.sources), 0)
+        candidates = result.sources + result.reserve[:spare]
+        keys = [(s.hit.source_type, s.hit.external_id) for s in candidates]
+        try:
+            states = await self._evidence.get_states(caller, keys)
+        except SourceCheckFailed as exc:
+            log.warning(
+                "query.evidence_check_failed",
+                project_id=caller.project_id,
+                code=exc.code,
+                error=exc.details,
+                sources=len(keys),
+            )
+            return replace(result, reserve=[]), False
+        kept: list[RankedSource] = []
+        dropped = 0
+        for source in candidates:
+            if len(kept) == limit:
+                break
+            state = states.get((source.hit.source_type, source.hit.external_id))
+            if state is not None and state.deleted:
+                dropped += 1
+                continue
+            if state is not None and state.found:
+                hit = replace(source.hit, title=state.title, url=state.url)
+                source = RankedSource(hit, source.score, source.matched_by)
+            kept.append(source)
+        if dropped:
+            log.debug(
+                "query.deleted_sources_dropped",
+                project_id=caller.project_id,
+                dropped=dropped,
+            )
+        return replace(result, sources=kept, reserve=[]), True
 
     async def _build_answer(
         self, question: str, evidence: list[EvidenceItem]

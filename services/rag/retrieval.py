@@ -50,6 +50,9 @@ class SearchResult:
     vector_available: bool
     vector_unavailable_reason: str
     duration_ms: float
+    # Up to `limit` more sources ranked after `sources`, to take the place of
+    # sources that turn out to be deleted.
+    reserve: list[RankedSource] = field(default_factory=list)
 
 
 def validate(request: SearchRequest, max_limit: int) -> SearchRequest:
@@ -114,16 +117,15 @@ class HybridSearch:
                     limit=self._candidates,
                     source_types=request.source_types,
                 )
-        sources = fuse({"vector": vector_hits, "fulltext": fulltext_hits})[
-            : request.limit
-        ]
+        ranked = fuse({"vector": vector_hits, "fulltext": fulltext_hits})
         return SearchResult(
-            sources=sources,
+            sources=ranked[: request.limit],
             vector_hits=len(vector_hits),
             fulltext_hits=len(fulltext_hits),
             vector_available=not reason,
             vector_unavailable_reason=reason,
             duration_ms=(time.perf_counter() - started) * 1000,
+            reserve=ranked[request.limit : 2 * request.limit],
         )
 
     async def _vector_leg(

@@ -14,6 +14,9 @@ class RagSettings(CommonSettings):
     listen_address: str = "127.0.0.1:50052"
     connectors_address: str = "127.0.0.1:50051"
     rpc_timeout_seconds: float = 30.0
+    # Deadline of the call that checks a query's sources with the connectors
+    # service. When it passes, the query cites the chunks as they were indexed.
+    evidence_check_timeout_seconds: float = 1.0
     # Cadences of each project's indexing and embeddings jobs; a finished sync
     # makes indexing due at once, and indexing makes embeddings due.
     index_interval_seconds: float = 300.0

@@ -1,7 +1,7 @@
 """Traces stay whole from the gateway through gRPC to Postgres and worker threads.
 
-The gateway app, the auth and RAG gRPC servers and a fake OpenAI API run in
-this process on 127.0.0.1, against a real Postgres. Spans go to an in-memory
+The gateway app, the auth, RAG and connectors gRPC servers and a fake OpenAI
+API run in this process on 127.0.0.1, against a real Postgres. Spans go to an in-memory
 exporter and log lines to a buffer, so one query can be followed end to end.
 """
 
@@ -11,6 +11,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,13 @@ from services.rag import repository
 from services.rag.chunking import Chunk
 from services.rag.embedding import LocalE5Provider
 from services.rag.embedding_job import EmbeddingJob, EmbeddingPolicy
+from services.rag.evidence_client import EvidenceClient
 from services.rag.feed_client import FeedClient
 from services.rag.grpc_api import RagServicer
 from services.rag.indexing import ChunkSizes, Indexer
 from services.rag.query import LlmAnswers, QueryService
 from services.rag.retrieval import HybridSearch
+from tests.connectors.server import save_document, serve_connectors
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 SECRET = "test-internal-token-secret-of-32-bytes-or-more"
@@ -69,6 +72,7 @@ PARENT_SPAN_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
 QUESTION = "Почему клиенту дважды списали оплату?"
 RAG_QUERY_METHOD = "/rag.v1.RagService/Query"
+GET_DOCUMENTS_METHOD = "/connectors.v1.ConnectorsService/GetDocuments"
 GATEWAY_URL = "http://gateway.test"
 DOCUMENTS = {
     ("chatwoot_conversation", "cw-1042"): (
@@ -209,11 +213,10 @@ async def _start(server: grpc.aio.Server) -> str:
 
 
 def _rag_servicer(
-    pool: asyncpg.Pool, provider: LocalE5Provider, llm_url: str
+    pool: asyncpg.Pool, provider: LocalE5Provider, llm_url: str, connectors: str
 ) -> RagServicer:
-    # The query path never calls the connectors service, so its channel stays idle.
-    feed_channel = create_channel("127.0.0.1:9", MAX_MESSAGE_BYTES)
-    feed = FeedClient(feed_channel, SECRET, 5.0)
+    connectors_channel = create_channel(connectors, MAX_MESSAGE_BYTES)
+    feed = FeedClient(connectors_channel, SECRET, 5.0)
     indexer = Indexer(pool, feed, provider.tokenizer, ChunkSizes(160, 32), 100)
     policy = EmbeddingPolicy(
         batch_size=8, max_attempts=3, retry_seconds=30.0, claim_stale_seconds=600.0
@@ -222,7 +225,13 @@ def _rag_servicer(
     llm_client = AsyncOpenAI(
         api_key=OPENAI_KEY, base_url=f"{llm_url}/v1", max_retries=0
     )
-    queries = QueryService(pool, search, LlmAnswers(llm_client, "gpt-4o-mini"), 50)
+    queries = QueryService(
+        pool,
+        search,
+        LlmAnswers(llm_client, "gpt-4o-mini"),
+        50,
+        evidence=EvidenceClient(connectors_channel, SECRET, 5.0),
+    )
     embeddings = EmbeddingJob(pool, provider, policy)
     return RagServicer(pool, indexer, embeddings, queries, provider, 8)
 
@@ -234,7 +243,12 @@ async def stack(
     """A logged-in gateway client with an active project whose chunks are embedded."""
     auth_pool = await _open_pool(database_dsn, "auth")
     rag_pool = await _open_pool(database_dsn, "rag", init=register_vector)
+    connectors_pool = await _open_pool(database_dsn, "connectors")
     await bootstrap_owner(auth_pool, OWNER, OWNER_PASSWORD, "Tracing")
+    connectors = AsyncExitStack()
+    connectors_address = await connectors.enter_async_context(
+        serve_connectors(connectors_pool, SECRET)
+    )
 
     auth_server = create_server(SECRET, MAX_MESSAGE_BYTES)
     config = SessionConfig(
@@ -247,13 +261,12 @@ async def stack(
     )
     rag_server = create_server(SECRET, MAX_MESSAGE_BYTES)
     rag_pb2_grpc.add_RagServiceServicer_to_server(
-        _rag_servicer(rag_pool, e5, failing_llm_url), rag_server
+        _rag_servicer(rag_pool, e5, failing_llm_url, connectors_address), rag_server
     )
     settings = GatewaySettings(
         auth_address=await _start(auth_server),
         rag_address=await _start(rag_server),
-        # No request of these tests reaches the connectors service.
-        connectors_address="127.0.0.1:9",
+        connectors_address=connectors_address,
         internal_token_secret=SECRET,
     )
     app = create_gateway_app(settings)
@@ -273,11 +286,22 @@ async def stack(
             selected = await client.post(f"/projects/{project_id}/select")
             assert selected.status_code == 200, selected.text
             await _seed_chunks(rag_pool, project_id, e5)
+            for source_type, external_id in DOCUMENTS:
+                if source_type != "chatwoot_conversation":
+                    await save_document(
+                        connectors_pool,
+                        project_id,
+                        source_type,
+                        external_id,
+                        f"{source_type} {external_id}",
+                    )
             yield Stack(client, rag_pool)
     finally:
         await app.state.clients.close()
         await rag_server.stop(None)
         await auth_server.stop(None)
+        await connectors.aclose()
+        await connectors_pool.close()
         await rag_pool.close()
         await auth_pool.close()
 
@@ -389,6 +413,35 @@ async def test_query_is_one_trace(
         "query run insert",
     )
     assert grpc_server.context.span_id in _ancestors(run_insert, by_id)
+
+    # The RAG service checks its sources with one GetDocuments call, and the
+    # connectors service reads them from Postgres inside that call.
+    documents_client = _only(
+        [
+            s
+            for s in recorded
+            if s.kind is SpanKind.CLIENT and s.name == GET_DOCUMENTS_METHOD
+        ],
+        "GetDocuments client",
+    )
+    documents_server = _only(
+        [
+            s
+            for s in recorded
+            if s.kind is SpanKind.SERVER and s.name == GET_DOCUMENTS_METHOD
+        ],
+        "GetDocuments server",
+    )
+    assert documents_client.context is not None
+    assert documents_server.parent is not None
+    assert documents_server.parent.span_id == documents_client.context.span_id
+    assert grpc_server.context.span_id in _ancestors(documents_client, by_id)
+    assert documents_server.context is not None
+    documents_reads = [s for s in recorded if "connectors." in _statement(s)]
+    assert documents_reads, "GetDocuments made no database span"
+    for span in documents_reads:
+        assert span.kind is SpanKind.CLIENT
+        assert documents_server.context.span_id in _ancestors(span, by_id)
 
     # The question is embedded in a worker thread, inside the same trace.
     embedding = _only(

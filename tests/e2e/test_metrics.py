@@ -1,8 +1,10 @@
 """GET /metrics shows the runbook's monitoring figures exactly.
 
 The scenario is written straight into the services' tables: ten chunks of
-which three failed, two connector errors of which one is a dead letter, and
-four search queries of which one failed.
+which three failed, two connector errors of which one is a dead letter, four
+search queries of which one failed, and a reconciliation of Attio deals that
+found 90 of 100 current, 6 missing in raw, 4 missing in the mirror and one
+duplicate.
 """
 
 import uuid
@@ -61,6 +63,25 @@ def _script(stack: RunningStack) -> None:
         )
 
 
+def _script_reconciliation(stack: RunningStack) -> None:
+    run_id = query(
+        stack,
+        "INSERT INTO reconcile.reconciliation_runs (project_id, status, requested_by)"
+        " VALUES ($1::uuid, 'succeeded', 'test') RETURNING id",
+        PROJECT,
+    )[0]["id"]
+    query(
+        stack,
+        "INSERT INTO reconcile.sync_reconciliation_metrics (run_id, project_id,"
+        " connector, entity, status, source_count, raw_count, mirror_count,"
+        " current_count, missing_in_raw, missing_in_mirror, duplicates,"
+        " completeness) VALUES ($1, $2::uuid, 'attio', 'deals', 'ok', 100, 94,"
+        " 90, 90, 6, 4, 1, 0.9)",
+        run_id,
+        PROJECT,
+    )
+
+
 def _samples(stack: RunningStack) -> dict[tuple[str, tuple], float]:
     text = httpx.get(f"{stack.gateway_url}/metrics").text
     return {
@@ -72,6 +93,7 @@ def _samples(stack: RunningStack) -> dict[tuple[str, tuple], float]:
 
 def test_metrics_show_the_scripted_figures(stack: RunningStack) -> None:
     _script(stack)
+    _script_reconciliation(stack)
 
     samples = _samples(stack)
 
@@ -100,5 +122,10 @@ def test_metrics_show_the_scripted_figures(stack: RunningStack) -> None:
     assert value("lightrag_query_duration_seconds_count") == 4
     assert value("lightrag_query_duration_seconds_bucket", le="0.025") == 2
     assert value("lightrag_query_duration_seconds_bucket", le="0.25") == 3
-    for service in ("auth", "connectors", "rag"):
+    deals = {"connector": "attio", "entity": "deals"}
+    assert value("reconciliation_completeness", **deals) == 0.9
+    assert value("reconciliation_missing", where="raw", **deals) == 6
+    assert value("reconciliation_missing", where="mirror", **deals) == 4
+    assert value("reconciliation_duplicates", **deals) == 1
+    for service in ("auth", "connectors", "rag", "reconcile"):
         assert value("gateway_service_metrics_up", service=service) == 1

@@ -23,7 +23,7 @@ from services.common.grpc_server import (
 )
 
 SECRET = "test-secret-of-thirty-two-bytes-or-more"
-SERVICES = ("auth", "connectors", "rag")
+SERVICES = ("auth", "connectors", "rag", "reconcile")
 PREFIXES = ("", "/v1")
 
 
@@ -56,6 +56,7 @@ async def gateway() -> AsyncIterator[Gateway]:
         auth_address=services["auth"].address,
         connectors_address=services["connectors"].address,
         rag_address=services["rag"].address,
+        reconcile_address=services["reconcile"].address,
         internal_token_secret=SECRET,
     )
     app = create_app(settings)

@@ -113,3 +113,23 @@ class SelectProjectResponse(_message.Message):
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     project: Project
     def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ...) -> None: ...
+
+class RecordAuditEventRequest(_message.Message):
+    __slots__ = ("action", "status", "project_id", "target", "details_json", "actor_user_id")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    status: str
+    project_id: str
+    target: str
+    details_json: str
+    actor_user_id: str
+    def __init__(self, action: _Optional[str] = ..., status: _Optional[str] = ..., project_id: _Optional[str] = ..., target: _Optional[str] = ..., details_json: _Optional[str] = ..., actor_user_id: _Optional[str] = ...) -> None: ...
+
+class RecordAuditEventResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

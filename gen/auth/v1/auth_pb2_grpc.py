@@ -67,6 +67,11 @@ class AuthServiceStub:
                 request_serializer=auth_dot_v1_dot_auth__pb2.SelectProjectRequest.SerializeToString,
                 response_deserializer=auth_dot_v1_dot_auth__pb2.SelectProjectResponse.FromString,
                 _registered_method=True)
+        self.RecordAuditEvent = channel.unary_unary(
+                '/auth.v1.AuthService/RecordAuditEvent',
+                request_serializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -116,6 +121,13 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordAuditEvent(self, request, context):
+        """Record an audit event on behalf of another service; service callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +160,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.SelectProject,
                     request_deserializer=auth_dot_v1_dot_auth__pb2.SelectProjectRequest.FromString,
                     response_serializer=auth_dot_v1_dot_auth__pb2.SelectProjectResponse.SerializeToString,
+            ),
+            'RecordAuditEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAuditEvent,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +331,33 @@ class AuthService:
             '/auth.v1.AuthService/SelectProject',
             auth_dot_v1_dot_auth__pb2.SelectProjectRequest.SerializeToString,
             auth_dot_v1_dot_auth__pb2.SelectProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAuditEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.v1.AuthService/RecordAuditEvent',
+            auth_dot_v1_dot_auth__pb2.RecordAuditEventRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.RecordAuditEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

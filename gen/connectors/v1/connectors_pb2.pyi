@@ -18,11 +18,20 @@ class SyncMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SYNC_MODE_FULL: _ClassVar[SyncMode]
     SYNC_MODE_TARGETED: _ClassVar[SyncMode]
     SYNC_MODE_RETRY: _ClassVar[SyncMode]
+
+class IdSide(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ID_SIDE_UNSPECIFIED: _ClassVar[IdSide]
+    ID_SIDE_RAW: _ClassVar[IdSide]
+    ID_SIDE_MIRROR: _ClassVar[IdSide]
 SYNC_MODE_UNSPECIFIED: SyncMode
 SYNC_MODE_INCREMENTAL: SyncMode
 SYNC_MODE_FULL: SyncMode
 SYNC_MODE_TARGETED: SyncMode
 SYNC_MODE_RETRY: SyncMode
+ID_SIDE_UNSPECIFIED: IdSide
+ID_SIDE_RAW: IdSide
+ID_SIDE_MIRROR: IdSide
 
 class StartSyncRequest(_message.Message):
     __slots__ = ("connector", "mode", "external_ids")
@@ -349,3 +358,75 @@ class ListCrmOpportunitiesResponse(_message.Message):
     opportunities: _containers.RepeatedCompositeFieldContainer[CrmOpportunity]
     unmapped_deals: int
     def __init__(self, opportunities: _Optional[_Iterable[_Union[CrmOpportunity, _Mapping]]] = ..., unmapped_deals: _Optional[int] = ...) -> None: ...
+
+class ListIdsRequest(_message.Message):
+    __slots__ = ("connector", "entity", "side")
+    CONNECTOR_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    connector: str
+    entity: str
+    side: IdSide
+    def __init__(self, connector: _Optional[str] = ..., entity: _Optional[str] = ..., side: _Optional[_Union[IdSide, str]] = ...) -> None: ...
+
+class IdEntry(_message.Message):
+    __slots__ = ("external_id", "version", "updated_at", "emails", "parent", "archived", "deleted")
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EMAILS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    external_id: str
+    version: str
+    updated_at: _timestamp_pb2.Timestamp
+    emails: _containers.RepeatedScalarFieldContainer[str]
+    parent: str
+    archived: bool
+    deleted: bool
+    def __init__(self, external_id: _Optional[str] = ..., version: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., emails: _Optional[_Iterable[str]] = ..., parent: _Optional[str] = ..., archived: _Optional[bool] = ..., deleted: _Optional[bool] = ...) -> None: ...
+
+class IdBatch(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[IdEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[IdEntry, _Mapping]]] = ...) -> None: ...
+
+class DocumentRef(_message.Message):
+    __slots__ = ("source_type", "source_id")
+    SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    source_type: str
+    source_id: str
+    def __init__(self, source_type: _Optional[str] = ..., source_id: _Optional[str] = ...) -> None: ...
+
+class GetDocumentsRequest(_message.Message):
+    __slots__ = ("refs",)
+    REFS_FIELD_NUMBER: _ClassVar[int]
+    refs: _containers.RepeatedCompositeFieldContainer[DocumentRef]
+    def __init__(self, refs: _Optional[_Iterable[_Union[DocumentRef, _Mapping]]] = ...) -> None: ...
+
+class DocumentState(_message.Message):
+    __slots__ = ("source_type", "source_id", "found", "deleted", "title", "url", "source_updated_at")
+    SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    source_type: str
+    source_id: str
+    found: bool
+    deleted: bool
+    title: str
+    url: str
+    source_updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, source_type: _Optional[str] = ..., source_id: _Optional[str] = ..., found: _Optional[bool] = ..., deleted: _Optional[bool] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., source_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetDocumentsResponse(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[DocumentState]
+    def __init__(self, documents: _Optional[_Iterable[_Union[DocumentState, _Mapping]]] = ...) -> None: ...

@@ -88,6 +88,21 @@ class ConnectorsServiceStub:
                 request_serializer=connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.SerializeToString,
                 response_deserializer=connectors_dot_v1_dot_connectors__pb2.ListCrmOpportunitiesResponse.FromString,
                 _registered_method=True)
+        self.ListSourceIds = channel.unary_stream(
+                '/connectors.v1.ConnectorsService/ListSourceIds',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.ListIdsRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.IdBatch.FromString,
+                _registered_method=True)
+        self.ListLocalIds = channel.unary_stream(
+                '/connectors.v1.ConnectorsService/ListLocalIds',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.ListIdsRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.IdBatch.FromString,
+                _registered_method=True)
+        self.GetDocuments = channel.unary_unary(
+                '/connectors.v1.ConnectorsService/GetDocuments',
+                request_serializer=connectors_dot_v1_dot_connectors__pb2.GetDocumentsRequest.SerializeToString,
+                response_deserializer=connectors_dot_v1_dot_connectors__pb2.GetDocumentsResponse.FromString,
+                _registered_method=True)
 
 
 class ConnectorsServiceServicer:
@@ -164,6 +179,29 @@ class ConnectorsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSourceIds(self, request, context):
+        """Stream every id of one entity with its version, as the source system
+        lists it now. Reconciliation compares this with ListLocalIds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLocalIds(self, request, context):
+        """Stream every id of one entity from the raw table or the CRM mirror,
+        deleted rows included and flagged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDocuments(self, request, context):
+        """Return the current state of the documents that search evidence cites.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConnectorsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +254,21 @@ def add_ConnectorsServiceServicer_to_server(servicer, server):
                     servicer.ListCrmOpportunities,
                     request_deserializer=connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.FromString,
                     response_serializer=connectors_dot_v1_dot_connectors__pb2.ListCrmOpportunitiesResponse.SerializeToString,
+            ),
+            'ListSourceIds': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListSourceIds,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.ListIdsRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.IdBatch.SerializeToString,
+            ),
+            'ListLocalIds': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListLocalIds,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.ListIdsRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.IdBatch.SerializeToString,
+            ),
+            'GetDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDocuments,
+                    request_deserializer=connectors_dot_v1_dot_connectors__pb2.GetDocumentsRequest.FromString,
+                    response_serializer=connectors_dot_v1_dot_connectors__pb2.GetDocumentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -491,6 +544,87 @@ class ConnectorsService:
             '/connectors.v1.ConnectorsService/ListCrmOpportunities',
             connectors_dot_v1_dot_connectors__pb2.ListCrmRequest.SerializeToString,
             connectors_dot_v1_dot_connectors__pb2.ListCrmOpportunitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSourceIds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/ListSourceIds',
+            connectors_dot_v1_dot_connectors__pb2.ListIdsRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.IdBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLocalIds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/ListLocalIds',
+            connectors_dot_v1_dot_connectors__pb2.ListIdsRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.IdBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connectors.v1.ConnectorsService/GetDocuments',
+            connectors_dot_v1_dot_connectors__pb2.GetDocumentsRequest.SerializeToString,
+            connectors_dot_v1_dot_connectors__pb2.GetDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

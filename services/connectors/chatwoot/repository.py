@@ -217,8 +217,7 @@ async def _upsert_messages(
 async def load_changed_documents(
     conn: Connection, project_id: str, after_sequence: int, limit: int
 ) -> list[tuple[asyncpg.Record, list[asyncpg.Record]]]:
-    """Return conversations changed after a feed number, each with its messages in"
-    " order."""
+    """Return conversations changed after a feed number, each with its messages."""
     project = uuid.UUID(project_id)
     conversations = await conn.fetch(
         "SELECT external_id, status, labels, change_seq, deleted_at, raw,"

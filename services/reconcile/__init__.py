@@ -1,0 +1,1 @@
+"""The reconcile service: the source systems against the raw tables and the mirror."""
