@@ -19,8 +19,11 @@ $(UV):
 demo: .venv/.synced
 	$(RUN) python -m devstack demo
 
+# `make up REPLICAS=2` runs two processes of every service on one database,
+# as a cluster would.
+REPLICAS ?= 1
 up: .venv/.synced
-	$(RUN) python -m devstack up
+	$(RUN) python -m devstack up --replicas $(REPLICAS)
 
 test: .venv/.synced pgbouncer
 	$(RUN) pytest -p no:cacheprovider

@@ -36,6 +36,13 @@ def _parse() -> argparse.Namespace:
         "--question", default=SAMPLE_QUESTION, help="question the demo asks"
     )
     parser.add_argument(
+        "--replicas",
+        type=int,
+        choices=range(1, 5),
+        default=1,
+        help="processes per service, on ports 10 apart (default 1)",
+    )
+    parser.add_argument(
         "--password",
         default="demo-owner-password",
         help="the owner's password (user 'owner')",
@@ -94,6 +101,7 @@ def main() -> int:
         log_dir=args.data_dir / "logs",
         gateway_port=args.gateway_port,
         owner_password=args.password,
+        replicas=args.replicas,
     )
     try:
         stack = start_stack(config)

@@ -63,6 +63,20 @@ class StackConfig:
         default_factory=lambda: secrets.token_urlsafe(32)
     )
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Processes per service; each replica listens on its own port and the
+    # gateway and services spread their calls over all of them.
+    replicas: int = 1
+    # Ports of the replicas after the first; unset ones are 10 apart.
+    replica_ports: dict[str, list[int]] = field(default_factory=dict)
+
+    def ports_of(self, service: str) -> list[int]:
+        """Return the port of each replica of service, the first one first."""
+        ports = [self.service_ports[service]]
+        extra = self.replica_ports.get(service, [])
+        for index in range(1, self.replicas):
+            chosen = extra[index - 1] if index <= len(extra) else None
+            ports.append(chosen or ports[0] + 10 * index)
+        return ports
 
     @classmethod
     def on_free_ports(
@@ -73,6 +87,10 @@ class StackConfig:
         `fakes` may name the data of each fake; their ports are chosen here.
         """
         ports = {name: free_port() for name in SERVICES}
+        replicas = int(kwargs.get("replicas", 1))  # type: ignore[call-overload]
+        replica_ports = {
+            name: [free_port() for _ in range(replicas - 1)] for name in SERVICES
+        }
         fakes: dict[str, FakeSource] = kwargs.pop("fakes", None) or _default_fakes()  # type: ignore[assignment]
         for fake in fakes.values():
             fake.port = free_port()
@@ -81,6 +99,7 @@ class StackConfig:
             log_dir=log_dir,
             gateway_port=free_port(),
             service_ports=ports,
+            replica_ports=replica_ports,
             fakes=fakes,
             **kwargs,  # type: ignore[arg-type]
         )
@@ -107,7 +126,15 @@ class RunningStack:
 
 
 def _addresses(config: StackConfig) -> dict[str, str]:
-    return {name: f"127.0.0.1:{port}" for name, port in config.service_ports.items()}
+    """Return each service's gRPC target; several replicas make a list of them."""
+    targets = {}
+    for name in SERVICES:
+        ports = config.ports_of(name)
+        if len(ports) == 1:
+            targets[name] = f"127.0.0.1:{ports[0]}"
+        else:
+            targets[name] = "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports)
+    return targets
 
 
 def _common_env(config: StackConfig, database_url: str) -> dict[str, str]:
@@ -116,13 +143,9 @@ def _common_env(config: StackConfig, database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "INTERNAL_TOKEN_SECRET": config.internal_token_secret,
         "OPSDESK_DATA_DIR": str(config.data_dir),
-        "CONNECTORS_LISTEN_ADDRESS": addresses["connectors"],
-        "RAG_LISTEN_ADDRESS": addresses["rag"],
         "RAG_CONNECTORS_ADDRESS": addresses["connectors"],
         "CONNECTORS_RAG_ADDRESS": addresses["rag"],
         "CONNECTORS_RECONCILE_ADDRESS": addresses["reconcile"],
-        "AUTH_LISTEN_ADDRESS": addresses["auth"],
-        "RECONCILE_LISTEN_ADDRESS": addresses["reconcile"],
         "RECONCILE_CONNECTORS_ADDRESS": addresses["connectors"],
         "RECONCILE_AUTH_ADDRESS": addresses["auth"],
         "AUTH_OWNER_USERNAME": config.owner_username,
@@ -168,10 +191,22 @@ def _fake_args(name: str, fake: FakeSource) -> list[str]:
     return args
 
 
+def _start_replicas(
+    group: ProcessGroup, config: StackConfig, service: str, env: dict[str, str]
+) -> None:
+    """Start each replica of service, listening on its own port."""
+    listen = f"{service.upper()}_LISTEN_ADDRESS"
+    for index, port in enumerate(config.ports_of(service)):
+        name = service if index == 0 else f"{service}-{index + 1}"
+        replica_env = {**env, listen: f"127.0.0.1:{port}"}
+        group.start(name, ["-m", f"services.{service}.main"], replica_env)
+
+
 def start_stack(config: StackConfig, *, timeout_seconds: float = 120.0) -> RunningStack:
     """Start every process and wait until the gateway reports every service healthy."""
     fake_ports = [fake.port for fake in config.fakes.values()]
-    ports = [config.gateway_port, *fake_ports, *config.service_ports.values()]
+    service_ports = [port for name in SERVICES for port in config.ports_of(name)]
+    ports = [config.gateway_port, *fake_ports, *service_ports]
     for port in ports:
         require_free(port)
     database_url = config.database_url or start_embedded_postgres(config.data_dir)
@@ -181,7 +216,7 @@ def start_stack(config: StackConfig, *, timeout_seconds: float = 120.0) -> Runni
         for name, fake in config.fakes.items():
             group.start(f"{name}-fake", _fake_args(name, fake), env)
         for service in SERVICES:
-            group.start(service, ["-m", f"services.{service}.main"], env)
+            _start_replicas(group, config, service, env)
         group.start("gateway", ["-m", "gateway.main"], env)
         for port in fake_ports:
             wait_for_port(group, port, timeout_seconds)

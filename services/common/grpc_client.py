@@ -8,10 +8,18 @@ from services.common.internal_auth import Principal, issue_token
 
 
 def create_channel(target: str, max_message_bytes: int) -> grpc.aio.Channel:
-    """Open an insecure channel with tracing and the same message limits as servers."""
+    """Open an insecure channel with tracing and the same message limits as servers.
+
+    The channel spreads calls over every address the target resolves to (a
+    list such as `ipv4:127.0.0.1:50051,127.0.0.1:50061`, or a DNS name with
+    several records), skipping replicas that are down.
+    """
     return grpc.aio.insecure_channel(
         target,
-        options=message_size_options(max_message_bytes),
+        options=[
+            *message_size_options(max_message_bytes),
+            ("grpc.lb_policy_name", "round_robin"),
+        ],
         interceptors=aio_client_interceptors(),
     )
 

@@ -163,6 +163,9 @@ class Scheduler:
 
     async def _run(self, job: JobRow) -> None:
         started = time.monotonic()
+        log.info(
+            "scheduler.job_started", job_type=job.job_type, project_id=job.project_id
+        )
 
         async def progress(counts: dict[str, Any]) -> None:
             latest.update(counts)

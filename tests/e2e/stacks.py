@@ -19,6 +19,7 @@ def launch_stack(
     tmp_path_factory: pytest.TempPathFactory,
     fakes: dict[str, FakeSource],
     extra_env: dict[str, str] | None = None,
+    replicas: int = 1,
 ) -> RunningStack:
     """Start the stack with the given fakes on a new database of the test server."""
     name = f"e2e_{uuid.uuid4().hex[:12]}"
@@ -38,6 +39,7 @@ def launch_stack(
         database_url=dsn_with_database(postgres_dsn, name),
         fakes=fakes,
         extra_env=extra_env or {},
+        replicas=replicas,
     )
     return start_stack(config)
 
