@@ -41,8 +41,9 @@ def connect(settings: GatewaySettings) -> ServiceClients:
         "rag": settings.rag_address,
         "reconcile": settings.reconcile_address,
     }
+    tls = settings.tls_files()
     channels = {
-        name: create_channel(address, settings.grpc_max_message_bytes)
+        name: create_channel(address, settings.grpc_max_message_bytes, tls)
         for name, address in addresses.items()
     }
     return ServiceClients(

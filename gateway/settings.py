@@ -5,8 +5,10 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.tls import TlsSettings
 
-class GatewaySettings(BaseSettings):
+
+class GatewaySettings(BaseSettings, TlsSettings):
     """Service addresses, cookies, CORS, limits and legacy routes of the gateway."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")

@@ -67,10 +67,16 @@ async def run_service(spec: ServiceSpec, settings: CommonSettings) -> None:
     pool = await prepare_database(spec, settings)
     names = await spec.register(server, pool)
     health = grpc_server.add_health_and_reflection(server, names)
-    port = server.add_insecure_port(spec.listen_address)
+    tls = settings.tls_files()
+    if tls is None:
+        port = server.add_insecure_port(spec.listen_address)
+    else:
+        port = server.add_secure_port(spec.listen_address, tls.server_credentials())
     await server.start()
     await grpc_server.set_serving(health, names, serving=True)
-    log.info("server.started", address=spec.listen_address, port=port)
+    log.info(
+        "server.started", address=spec.listen_address, port=port, tls=tls is not None
+    )
     watcher = asyncio.create_task(_watch_health(spec, pool, health, names))
     try:
         await grpc_server.wait_for_termination(server, settings.shutdown_grace_seconds)

@@ -5,8 +5,10 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.tls import TlsSettings
 
-class CommonSettings(BaseSettings):
+
+class CommonSettings(BaseSettings, TlsSettings):
     """Database, internal token and telemetry settings read from the environment."""
 
     model_config = SettingsConfigDict(extra="ignore")

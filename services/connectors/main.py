@@ -25,8 +25,9 @@ SERVICE_NAME = connectors_pb2.DESCRIPTOR.services_by_name["ConnectorsService"].f
 def build_spec(settings: ConnectorsSettings) -> ServiceSpec:
     async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
         size = settings.grpc_max_message_bytes
-        rag = create_channel(settings.rag_address, size)
-        reconcile = create_channel(settings.reconcile_address, size)
+        tls = settings.tls_files()
+        rag = create_channel(settings.rag_address, size, tls)
+        reconcile = create_channel(settings.reconcile_address, size, tls)
         secret = settings.internal_token_secret.get_secret_value()
         trigger = SyncTriggers(rag, reconcile, secret, settings.rpc_timeout_seconds)
         runner = SyncRunner(

@@ -73,7 +73,9 @@ def build_servicer(
     provider = build_provider_from(settings)
     secret = settings.internal_token_secret.get_secret_value()
     channel = create_channel(
-        settings.connectors_address, settings.grpc_max_message_bytes
+        settings.connectors_address,
+        settings.grpc_max_message_bytes,
+        settings.tls_files(),
     )
     feed = FeedClient(channel, secret, settings.rpc_timeout_seconds)
     sizes = chunk_sizes(settings, provider)

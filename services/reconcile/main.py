@@ -55,8 +55,9 @@ def build_reconciler(
 def build_spec(settings: ReconcileSettings) -> ServiceSpec:
     async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
         size = settings.grpc_max_message_bytes
-        connectors = create_channel(settings.connectors_address, size)
-        auth = create_channel(settings.auth_address, size)
+        tls = settings.tls_files()
+        connectors = create_channel(settings.connectors_address, size, tls)
+        auth = create_channel(settings.auth_address, size, tls)
         reconciler = build_reconciler(pool, settings, connectors, auth)
         servicer = ReconcileServicer(
             pool,
