@@ -211,6 +211,17 @@ def add_health_and_reflection(
     return health_servicer
 
 
+async def start_probe_server(
+    health_servicer: health.HealthServicer, port: int
+) -> grpc.aio.Server:
+    """Serve the health service alone, without TLS or tokens, on port."""
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server.add_insecure_port(f"0.0.0.0:{port}")
+    await server.start()
+    return server
+
+
 async def set_serving(
     health_servicer: Any, service_names: Sequence[str], serving: bool
 ) -> None:

@@ -73,6 +73,9 @@ async def run_service(spec: ServiceSpec, settings: CommonSettings) -> None:
     else:
         port = server.add_secure_port(spec.listen_address, tls.server_credentials())
     await server.start()
+    probes = None
+    if settings.health_port:
+        probes = await grpc_server.start_probe_server(health, settings.health_port)
     await grpc_server.set_serving(health, names, serving=True)
     log.info(
         "server.started", address=spec.listen_address, port=port, tls=tls is not None
@@ -82,6 +85,8 @@ async def run_service(spec: ServiceSpec, settings: CommonSettings) -> None:
         await grpc_server.wait_for_termination(server, settings.shutdown_grace_seconds)
     finally:
         watcher.cancel()
+        if probes is not None:
+            await probes.stop(None)
         for stop in spec.on_shutdown:
             await stop()
         await pool.close()

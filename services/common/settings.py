@@ -35,3 +35,6 @@ class CommonSettings(BaseSettings, TlsSettings):
     # Port of the HTTP endpoint where Prometheus scrapes this service's
     # figures; unset serves them only to the gateway over gRPC.
     metrics_port: int | None = Field(default=None, validation_alias="METRICS_PORT")
+    # Plain-text port that serves only the gRPC health service, for probes
+    # that cannot present a client certificate once mutual TLS is on.
+    health_port: int | None = Field(default=None, validation_alias="HEALTH_PORT")

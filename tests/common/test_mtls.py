@@ -9,8 +9,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
+from devstack.processes import free_port
 from services.common.grpc_client import create_channel
-from services.common.grpc_server import add_health_and_reflection, create_server
+from services.common.grpc_server import (
+    add_health_and_reflection,
+    create_server,
+    start_probe_server,
+)
 from services.common.settings import CommonSettings
 from services.common.tls import TlsFiles
 
@@ -101,6 +106,24 @@ async def test_other_clients_are_rejected(
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _check(channel)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_probe_port_serves_health_without_tls(
+    certificates: dict[str, TlsFiles],
+) -> None:
+    server = create_server(SECRET, MAX_MESSAGE_BYTES)
+    health = add_health_and_reflection(server, [])
+    server.add_secure_port("127.0.0.1:0", certificates["server"].server_credentials())
+    await server.start()
+    port = free_port()
+    probes = await start_probe_server(health, port)
+    try:
+        status = await _check(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+    finally:
+        await probes.stop(None)
+        await server.stop(None)
+
+    assert status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_settings_need_all_three_files_or_none(tmp_path: Path) -> None:
