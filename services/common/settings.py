@@ -29,7 +29,9 @@ class CommonSettings(BaseSettings, TlsSettings):
     db_pool_max_size: int = 10
     # asyncpg's statement cache breaks behind PgBouncer in transaction mode;
     # set 0 there. Direct connections keep the cache.
-    db_statement_cache_size: int = 100
+    db_statement_cache_size: int = Field(
+        default=100, validation_alias=AliasChoices("DB_STATEMENT_CACHE_SIZE")
+    )
     grpc_max_message_bytes: int = 32 * 1024 * 1024
     shutdown_grace_seconds: float = 10.0
     # Port of the HTTP endpoint where Prometheus scrapes this service's
