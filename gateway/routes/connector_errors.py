@@ -107,7 +107,7 @@ async def get_record(
         "connector": record.connector,
         "external_id": record.external_id,
         "table": record.table,
-        "raw": json.loads(record.raw_json),
+        "raw": json.loads(record.raw_json) if record.raw_json else None,
         "mirror": json.loads(record.mirror_json) if record.mirror_json else None,
     }
 

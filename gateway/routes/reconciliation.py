@@ -3,7 +3,7 @@
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from gateway.routes.common import clients_of, timeout_of, to_json
 from gateway.security import ProjectSessionDep, user_metadata
@@ -17,7 +17,7 @@ class RunBody(BaseModel):
 
     # Empty reconciles every configured connector.
     connectors: list[str] = Field(default_factory=list, max_length=3)
-    repair: bool = False
+    repair: StrictBool = False
 
 
 @router.get("/connectors/reconciliation")

@@ -238,7 +238,7 @@ class ConnectorsServicer(connectors_pb2_grpc.ConnectorsServiceServicer):
             connector=connector,
             external_id=request.external_id,
             table=found.table,
-            raw_json=json.dumps(found.raw, default=str),
+            raw_json=json.dumps(found.raw, default=str) if found.raw else "",
             mirror_json=json.dumps(found.mirror, default=str) if found.mirror else "",
         )
 

@@ -26,10 +26,14 @@ RAW_TABLES: dict[str, list[tuple[str, str | None, str | None]]] = {
 }
 
 
+MIRROR_TABLES = {"attio": ("crm_opportunities", "crm_accounts")}
+
+
 @dataclass(frozen=True)
 class FoundRecord:
+    # The raw table, empty when only a mirror row exists.
     table: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] | None
     mirror: dict[str, Any] | None
 
 
@@ -59,6 +63,17 @@ async def find_record(
             )
             mirror = _plain(mirror_row) if mirror_row else None
         return FoundRecord(table, _plain(row), mirror)
+    # A mirror row whose raw row is gone is what runbook checks look for.
+    for mirror_table in MIRROR_TABLES.get(connector, ()):
+        mirror_row = await conn.fetchrow(
+            f"SELECT * FROM connectors.{mirror_table} WHERE project_id = $1"
+            " AND source_system = $2 AND external_ref = $3",
+            project,
+            SOURCE_SYSTEM,
+            external_id,
+        )
+        if mirror_row is not None:
+            return FoundRecord("", None, _plain(mirror_row))
     raise SourceRecordMissing(
         f"no {connector} record {shown(external_id)} in the raw tables of this project"
     )

@@ -73,8 +73,8 @@ WITH per_id AS (
     SELECT 'orphan', external_id, 'not_in_source', parent, false
     FROM per_id WHERE NOT in_s AND (in_r OR in_m)
     UNION ALL
-    SELECT 'missing_in_mirror', external_id, 'mapping_failed', parent, in_s
-    FROM per_id WHERE $4 AND in_r AND NOT in_m
+    SELECT 'missing_in_mirror', external_id, 'mapping_failed', parent, true
+    FROM per_id WHERE $4 AND in_s AND in_r AND NOT in_m
     UNION ALL
     SELECT 'duplicate', external_id, 'repeated_in_raw', parent, false
     FROM per_id WHERE r_rows > 1
@@ -115,7 +115,7 @@ UPDATE reconcile.findings f SET
         WHEN NOT company.in_raw THEN 'company_not_in_source'
         WHEN NOT company.in_mirror THEN 'company_not_mirrored'
         ELSE 'mapping_failed' END,
-    repairable = company.in_source AND NOT (company.in_raw AND company.in_mirror)
+    repairable = company.in_source
 FROM (
     SELECT p.parent,
         bool_or(c.side = {SOURCE}) IS TRUE AS in_source,

@@ -9,7 +9,7 @@ from gen.connectors.v1 import connectors_pb2_grpc
 from services.common.grpc_client import call_metadata
 from services.common.internal_auth import Principal
 
-MODES = {"targeted": pb.SYNC_MODE_TARGETED, "incremental": pb.SYNC_MODE_INCREMENTAL}
+MODES = {"targeted": pb.SYNC_MODE_TARGETED, "full": pb.SYNC_MODE_FULL}
 
 
 class ConnectorsClient:

@@ -55,6 +55,7 @@ def summarise(rows: list[MetricsRow], threshold: float) -> pb.Summary:
         orphans=sum(row.orphans for row in ok),
         stale=sum(row.stale for row in ok),
         entities_below_threshold=sum(row.completeness < threshold for row in ok),
+        failed_entities=len(rows) - len(ok),
     )
 
 

@@ -33,7 +33,8 @@ class ReconcileJobs:
 
     async def _reconcile(self, job: JobRow, progress: Progress) -> dict[str, Any]:
         caller = service_principal("reconcile", job.project_id)
-        outcome = await self._reconciler.run(caller, [], repair=False)
+        # A sync that ends while a run is in progress queues the next run.
+        outcome = await self._reconciler.run(caller, [], repair=False, wait=True)
         return {
             "run_id": outcome.run.id,
             "status": outcome.run.status,

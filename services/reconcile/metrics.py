@@ -6,16 +6,23 @@ from prometheus_client.metrics_core import Metric
 
 from services.common.metrics import Gather
 
-# The latest figures of each project, connector and entity, summed over
-# projects per connector and entity.
+# The latest figures of each project, summed per connector and entity.
+# /metrics is read without a session, so no series names a project; the
+# figures of one project are behind GET /connectors/reconciliation.
 _LATEST = """
-SELECT connector, entity, sum(source_count) AS source, sum(current_count) AS current,
-    sum(missing_in_raw) AS missing_in_raw, sum(missing_in_mirror) AS missing_in_mirror,
-    sum(duplicates) AS duplicates, sum(orphans) AS orphans, sum(stale) AS stale,
+SELECT connector, entity,
+    count(*) FILTER (WHERE status <> 'ok') AS failed,
+    sum(source_count) FILTER (WHERE status = 'ok') AS source,
+    sum(current_count) FILTER (WHERE status = 'ok') AS current,
+    sum(missing_in_raw) FILTER (WHERE status = 'ok') AS missing_in_raw,
+    sum(missing_in_mirror) FILTER (WHERE status = 'ok') AS missing_in_mirror,
+    sum(duplicates) FILTER (WHERE status = 'ok') AS duplicates,
+    sum(orphans) FILTER (WHERE status = 'ok') AS orphans,
+    sum(stale) FILTER (WHERE status = 'ok') AS stale,
     max(extract(epoch FROM measured_at)) AS measured
 FROM (
     SELECT DISTINCT ON (project_id, connector, entity) *
-    FROM reconcile.sync_reconciliation_metrics WHERE status = 'ok'
+    FROM reconcile.sync_reconciliation_metrics
     ORDER BY project_id, connector, entity, measured_at DESC, id DESC
 ) latest
 GROUP BY connector, entity ORDER BY connector, entity
@@ -52,6 +59,11 @@ def gather_for(pool: asyncpg.Pool) -> Gather:
             "Local records older than the source's, latest run.",
             labels=labels,
         )
+        failed = GaugeMetricFamily(
+            "reconciliation_failed",
+            "Projects whose latest measurement failed (a source down, a bad token).",
+            labels=labels,
+        )
         measured = GaugeMetricFamily(
             "reconciliation_last_run_timestamp_seconds",
             "When the figures of a connector and entity were last measured.",
@@ -61,6 +73,10 @@ def gather_for(pool: asyncpg.Pool) -> Gather:
             rows = await conn.fetch(_LATEST)
         for row in rows:
             key = [row["connector"], row["entity"]]
+            measured.add_metric(key, float(row["measured"]))
+            failed.add_metric(key, row["failed"])
+            if row["source"] is None:
+                continue
             share = row["current"] / row["source"] if row["source"] else 1.0
             completeness.add_metric(key, share)
             missing.add_metric([*key, "raw"], row["missing_in_raw"])
@@ -68,7 +84,6 @@ def gather_for(pool: asyncpg.Pool) -> Gather:
             duplicates.add_metric(key, row["duplicates"])
             orphans.add_metric(key, row["orphans"])
             stale.add_metric(key, row["stale"])
-            measured.add_metric(key, float(row["measured"]))
-        return [completeness, missing, duplicates, orphans, stale, measured]
+        return [completeness, missing, duplicates, orphans, stale, failed, measured]
 
     return gather

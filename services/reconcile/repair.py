@@ -2,9 +2,11 @@
 
 A targeted sync fetches each named record again: one the raw table lacks is
 written, a stale one is rewritten, and one the source no longer has is marked
-deleted. A deal waiting for its company is repaired by fetching the company,
+deleted, and a record missing only from the CRM mirror gets its mirror row
+rebuilt. A deal waiting for its company is repaired by fetching the company,
 and a Chatwoot message by fetching its conversation. Chatwoot contacts have
-no targeted sync; an incremental sync lists them all again.
+no targeted sync, and some are known only as the sender of a conversation, so
+a full sync reads them again.
 """
 
 import asyncio
@@ -27,7 +29,8 @@ POLL_SECONDS = 0.5
 # the record it belongs to.
 _TARGETS = """
 SELECT DISTINCT CASE
-    WHEN entity = 'chatwoot/messages' OR kind = 'missing_in_mirror' THEN parent
+    WHEN entity = 'chatwoot/messages' THEN parent
+    WHEN kind = 'missing_in_mirror' AND reason LIKE 'company%' THEN parent
     ELSE external_id END AS target
 FROM reconcile.findings
 WHERE run_id = $1 AND project_id = $2 AND entity LIKE $3 || '/%'
@@ -43,8 +46,8 @@ class RepairPlan:
     external_ids: list[str] = field(default_factory=list)
     # Ids left out over the per-repair limit.
     left_out: int = 0
-    # A full listing is needed (Chatwoot contacts).
-    incremental: bool = False
+    # A full sync is needed (Chatwoot contacts).
+    full: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ async def plan(
     targets = [row["target"] for row in rows if row["target"]]
     result = RepairPlan(connector, targets[:limit], max(0, len(targets) - limit))
     if connector == "chatwoot":
-        result.incremental = bool(
+        result.full = bool(
             await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM reconcile.findings WHERE run_id = $1"
                 " AND project_id = $2 AND entity = 'chatwoot/contacts' AND repairable"
@@ -89,8 +92,8 @@ class Repairer:
             results.append(
                 await self._sync(caller, repair, "targeted", repair.external_ids)
             )
-        if repair.incremental:
-            results.append(await self._sync(caller, repair, "incremental", []))
+        if repair.full:
+            results.append(await self._sync(caller, repair, "full", []))
         return results
 
     async def _sync(

@@ -76,6 +76,14 @@ async def try_lock(conn: Connection, project_id: str) -> bool:
     )
 
 
+async def lock(conn: Connection, project_id: str) -> None:
+    """Wait for the project's reconciliation lock and take it."""
+    await conn.execute(
+        "SELECT pg_advisory_lock(hashtextextended('reconcile:' || $1, 0))",
+        project_id,
+    )
+
+
 async def unlock(conn: Connection, project_id: str) -> None:
     await conn.execute(
         "SELECT pg_advisory_unlock(hashtextextended('reconcile:' || $1, 0))",

@@ -73,26 +73,41 @@ class Reconciler:
         self._limits = limits
 
     async def run(
-        self, caller: Principal, connectors: list[str], *, repair: bool
+        self,
+        caller: Principal,
+        connectors: list[str],
+        *,
+        repair: bool,
+        wait: bool = False,
     ) -> RunOutcome:
-        """Reconcile the caller's project and, with repair, fix what a sync can."""
+        """Reconcile the caller's project and, with repair, fix what a sync can.
+
+        A run of the project in progress makes this one fail, or, with wait,
+        start when that one ends.
+        """
         project_id = caller.require_project()
         requested = _check_connectors(connectors)
         service = service_principal("reconcile", project_id, caller.request_id)
+        explicit = bool(connectors)
         async with self._pool.acquire() as conn:
-            if not await repository.try_lock(conn, project_id):
+            if wait:
+                await repository.lock(conn, project_id)
+            elif not await repository.try_lock(conn, project_id):
                 raise ReconciliationRunning(
-                    "a reconciliation of this project is already running"
+                    "a reconciliation of this project is already running;"
+                    " wait for it to end and read GET /connectors/reconciliation"
                 )
             try:
-                return await self._locked_run(
-                    conn,
-                    caller,
-                    service,
-                    requested,
-                    explicit=bool(connectors),
-                    repair=repair,
+                outcome = await self._locked_run(
+                    conn, caller, service, requested, explicit=explicit, repair=repair
                 )
+                if not outcome.repairs:
+                    return outcome
+                # Measure again, so the report shows what the repair achieved.
+                after = await self._locked_run(
+                    conn, caller, service, requested, explicit=explicit, repair=False
+                )
+                return RunOutcome(after.run, after.entities, outcome.repairs)
             finally:
                 await repository.unlock(conn, project_id)
 
@@ -125,7 +140,10 @@ class Reconciler:
                         conn, run_id, project_id, connector, self._limits.repair_max_ids
                     )
                     repairs += await self._repairer.run(service, repair_plan)
-            portfolio = _portfolio(run_id, measured)
+            # The portfolio sums the latest figures of every entity, so a run
+            # of one connector does not hide the others.
+            latest = await repository.latest_metrics(conn, project_id)
+            portfolio = _portfolio(run_id, latest)
             await repository.save_metrics(conn, project_id, portfolio)
             status = _status(measured)
             await repository.finish_run(

@@ -1,7 +1,8 @@
 """Runbook §4 through the REST API: a deal the dashboard lacks is found and fixed.
 
 A finished sync makes reconciliation due. Then a deal lost from the raw table
-shows as missing with its id, and the record lookup confirms it. A targeted
+shows as missing with its id, and the record lookup finds only its mirror
+row. A targeted
 sync fetches it again, so the next reconciliation is complete.
 """
 
@@ -93,15 +94,17 @@ def test_runbook_walk_finds_and_repairs_a_missing_deal(
     assert deals["missing_in_raw"] == 1
     assert [s["external_id"] for s in deals["samples"]] == [deal]
     assert deals["completeness"] < 1.0
-    assert lookup.status_code == 404
+    # The raw row is gone, and the lookup shows the mirror row still there.
+    assert lookup.status_code == 200
+    assert lookup.json()["raw"] is None
+    assert lookup.json()["mirror"]["external_ref"] == deal
     assert _deals(fixed)["missing_in_raw"] == 0
     assert _deals(fixed)["completeness"] == 1.0
     assert fixed["summary"]["completeness"] == 1.0
     assert latest["run"]["id"] == fixed["run"]["id"]
     assert {p["entity"] for p in latest["trend"]} >= {"companies", "people", "deals"}
-    assert 'reconciliation_completeness{connector="attio",entity="deals"} 1.0' in (
-        metrics
-    )
+    series = 'connector="attio",entity="deals"'
+    assert f"reconciliation_completeness{{{series}}} 1.0" in metrics
     assert any(
         job["service"] == "reconcile" and job["job_type"] == "reconcile"
         for job in scheduler

@@ -28,6 +28,7 @@ from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
 from services.reconcile.grpc_api import ReconcileServicer
 from services.reconcile.main import build_reconciler
+from services.reconcile.runs import Reconciler
 from services.reconcile.settings import ReconcileSettings
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
@@ -43,6 +44,7 @@ class Services:
     reconcile: reconcile_pb2_grpc.ReconcileServiceStub
     connectors: connectors_pb2_grpc.ConnectorsServiceStub
     pools: dict[str, asyncpg.Pool]
+    reconciler: Reconciler
 
     def metadata(
         self, role: str = "admin", project_id: str = PROJECT
@@ -135,6 +137,7 @@ async def serve(
             reconcile_pb2_grpc.ReconcileServiceStub(channel),
             connectors_pb2_grpc.ConnectorsServiceStub(channels[0]),
             pools,
+            reconciler,
         )
 
 

@@ -150,6 +150,9 @@ async def test_gaps_reported_then_repaired(
 
     repaired = await _run(services, repair=True)
     (repair,) = repaired.repairs
+    # The report of a repair is measured after it.
+    assert _entity(repaired, "deals").completeness == 1.0
+    assert _entity(repaired, "companies").completeness == 1.0
     assert repair.connector == "attio"
     assert repair.status == "succeeded"
     assert repair.ids_requested == len([withheld, *touched, *removed, *archived])

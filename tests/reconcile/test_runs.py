@@ -1,5 +1,6 @@
 """Who may reconcile, one run at a time, and what an unconfigured source gives."""
 
+import asyncio
 import uuid
 
 import grpc
@@ -7,6 +8,7 @@ import pytest
 
 from fakes.attio import AttioStore
 from gen.reconcile.v1 import reconcile_pb2 as pb
+from services.common.internal_auth import service_principal
 from tests.reconcile.harness import PROJECT, Services, run_sync
 
 OTHER_PROJECT = "00000000-0000-0000-0000-0000000000e6"
@@ -137,3 +139,69 @@ async def test_cut_off_run_is_abandoned(
 
     assert status == "abandoned"
     assert scratch == 0
+
+
+async def test_deal_missing_only_from_mirror_is_repaired(
+    services: Services, store: AttioStore
+) -> None:
+    await run_sync(services, "attio")
+    deal = store.records("deals")[0].record_id
+    async with services.pools["connectors"].acquire() as conn:
+        await conn.execute(
+            "DELETE FROM connectors.crm_opportunities WHERE external_ref = $1", deal
+        )
+
+    found = await _run(services)
+    repaired = await services.reconcile.RunReconciliation(
+        pb.RunReconciliationRequest(connectors=["attio"], repair=True),
+        metadata=services.metadata(),
+    )
+
+    deals = next(e for e in found.entities if e.entity == "deals")
+    (finding,) = [s for s in deals.samples if s.kind == "missing_in_mirror"]
+    assert (finding.external_id, finding.reason) == (deal, "mapping_failed")
+    assert finding.repairable
+    after = next(e for e in repaired.entities if e.entity == "deals")
+    assert after.missing_in_mirror == 0
+    assert after.completeness == 1.0
+
+
+async def test_failed_entities_are_counted_not_hidden(services: Services) -> None:
+    await run_sync(services, "attio")
+    await _run(services, connectors=("attio",))
+
+    failed = await _run(services, connectors=("chatwoot",))
+    latest = await _latest(services)
+    async with services.pools["reconcile"].acquire() as conn:
+        portfolio = await conn.fetchrow(
+            "SELECT source_count, completeness"
+            " FROM reconcile.sync_reconciliation_metrics"
+            " WHERE run_id = $1 AND connector = 'portfolio'",
+            failed.run.id,
+        )
+
+    assert portfolio is not None
+    assert failed.summary.failed_entities == 3
+    assert latest.summary.failed_entities == 3
+    assert latest.summary.source_count == 2
+    # The portfolio of a one-connector run still sums every entity's latest.
+    assert (portfolio["source_count"], portfolio["completeness"]) == (2, 1.0)
+
+
+async def test_scheduled_run_waits_for_the_running_one(services: Services) -> None:
+    caller = service_principal("reconcile", PROJECT)
+    async with services.pools["reconcile"].acquire() as conn:
+        await conn.execute(
+            "SELECT pg_advisory_lock(hashtextextended('reconcile:' || $1, 0))",
+            PROJECT,
+        )
+        queued = asyncio.create_task(
+            services.reconciler.run(caller, [], repair=False, wait=True)
+        )
+        await asyncio.sleep(0.5)
+        waited = not queued.done()
+        await conn.execute("SELECT pg_advisory_unlock_all()")
+    outcome = await asyncio.wait_for(queued, 30)
+
+    assert waited
+    assert outcome.run.status == "succeeded"

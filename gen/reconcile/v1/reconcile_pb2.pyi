@@ -77,7 +77,7 @@ class EntityReport(_message.Message):
     def __init__(self, connector: _Optional[str] = ..., entity: _Optional[str] = ..., status: _Optional[str] = ..., error: _Optional[str] = ..., source_count: _Optional[int] = ..., raw_count: _Optional[int] = ..., mirror_count: _Optional[int] = ..., has_mirror: _Optional[bool] = ..., missing_in_raw: _Optional[int] = ..., missing_in_mirror: _Optional[int] = ..., duplicates: _Optional[int] = ..., orphans: _Optional[int] = ..., stale: _Optional[int] = ..., completeness: _Optional[float] = ..., samples: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_id: _Optional[int] = ...) -> None: ...
 
 class Summary(_message.Message):
-    __slots__ = ("source_count", "current_count", "completeness", "missing", "duplicates", "orphans", "stale", "entities_below_threshold")
+    __slots__ = ("source_count", "current_count", "completeness", "missing", "duplicates", "orphans", "stale", "entities_below_threshold", "failed_entities")
     SOURCE_COUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     COMPLETENESS_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class Summary(_message.Message):
     ORPHANS_FIELD_NUMBER: _ClassVar[int]
     STALE_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_BELOW_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FAILED_ENTITIES_FIELD_NUMBER: _ClassVar[int]
     source_count: int
     current_count: int
     completeness: float
@@ -94,7 +95,8 @@ class Summary(_message.Message):
     orphans: int
     stale: int
     entities_below_threshold: int
-    def __init__(self, source_count: _Optional[int] = ..., current_count: _Optional[int] = ..., completeness: _Optional[float] = ..., missing: _Optional[int] = ..., duplicates: _Optional[int] = ..., orphans: _Optional[int] = ..., stale: _Optional[int] = ..., entities_below_threshold: _Optional[int] = ...) -> None: ...
+    failed_entities: int
+    def __init__(self, source_count: _Optional[int] = ..., current_count: _Optional[int] = ..., completeness: _Optional[float] = ..., missing: _Optional[int] = ..., duplicates: _Optional[int] = ..., orphans: _Optional[int] = ..., stale: _Optional[int] = ..., entities_below_threshold: _Optional[int] = ..., failed_entities: _Optional[int] = ...) -> None: ...
 
 class RepairRequest(_message.Message):
     __slots__ = ("connector", "ids_requested", "sync_run_id", "status")

@@ -58,7 +58,8 @@ class ReconcileServiceServicer:
 
     def RunReconciliation(self, request, context):
         """Reconcile now and return the report; with repair, also request a
-        targeted sync of what can be fetched again and wait for it.
+        targeted sync of what can be fetched again, wait for it, and measure
+        again, so the report shows the figures after the repair.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

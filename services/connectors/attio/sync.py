@@ -108,10 +108,15 @@ class ObjectEntity:
     ) -> dict[str, int]:
         rows = [row for _, row in items]
         written = await self._table.upsert(conn, self._project_id, rows)
+        ids = [row["external_id"] for row in rows]
         if seen_pass:
-            ids = [row["external_id"] for row in rows]
             await self._table.mark_seen(conn, self._project_id, ids, seen_pass)
-        counts = await after_write(conn, self._project_id, self.name, written)
+        # A pass brings the mirror up to date for what changed. Fetching named
+        # records (a targeted sync, a repair) also rebuilds their mirror rows
+        # when the record itself is unchanged, because that is why they are
+        # asked for.
+        changed = written if seen_pass else ids
+        counts = await after_write(conn, self._project_id, self.name, changed)
         return {
             f"{self.name}_seen": len(rows),
             f"{self.name}_written": len(written),
