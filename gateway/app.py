@@ -11,11 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway import audit_trail, errors, metrics, security
 from gateway import clients as service_clients
-from gateway import errors, metrics
 from gateway.routes import (
+    audit,
     auth,
     connector_errors,
     connectors,
@@ -57,6 +59,7 @@ def create_app(
             ops,
             auth,
             projects,
+            audit,
             jobs,
             connectors,
             connector_errors,
@@ -70,17 +73,33 @@ def create_app(
     app.add_exception_handler(RequestValidationError, errors.handle_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, errors.handle_unexpected)
-    app.middleware("http")(_edge_middleware(settings))
+    app.dependency_overrides[security.current_session] = audit_trail.session_for_audit
+    # Middleware added later runs outside: CORS inside the edge, so that
+    # preflight answers carry the security headers too, and the audit trail
+    # innermost.
+    app.add_middleware(audit_trail.AuditTrailMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        StrictCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["content-type", "x-csrf-token", "x-request-id"],
         expose_headers=["x-request-id", "x-trace-id"],
     )
+    app.middleware("http")(_edge_middleware(settings))
     FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics")
     return app
+
+
+class StrictCORSMiddleware(CORSMiddleware):
+    """CORS that tells a refused origin nothing, not even that credentials work."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        refused = not self.is_allowed_origin(origin=request_headers["origin"])
+        if refused and "access-control-allow-credentials" in response.headers:
+            del response.headers["access-control-allow-credentials"]
+        return response
 
 
 def _is_legacy_path(path: str) -> bool:
@@ -133,18 +152,40 @@ async def _guarded(
         return JSONResponse(
             errors.error_body(request, "not_found", "not found"), status_code=404
         )
+    limit = settings.max_request_body_bytes
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_request_body_bytes:
-        return JSONResponse(
-            errors.error_body(
-                request,
-                "request_too_large",
-                f"request body is {length} bytes;"
-                f" the limit is {settings.max_request_body_bytes}",
-            ),
-            status_code=413,
-        )
+    if length and length.isdigit() and int(length) > limit:
+        return _too_large(request, f"request body is {length} bytes", limit)
+    if not length and not await _read_body_within(request, limit):
+        return _too_large(request, "request body is over the limit", limit)
     return await call_next(request)
+
+
+async def _read_body_within(request: Request, limit: int) -> bool:
+    """Read a body sent without Content-Length, stopping once it passes limit.
+
+    A chunked body has no length to check up front, so it is read here and
+    kept for the route; the route then never reads past the limit.
+    """
+    chunks = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            return False
+        chunks.append(chunk)
+    # Starlette keeps a read body here and hands it to the route.
+    request._body = b"".join(chunks)
+    return True
+
+
+def _too_large(request: Request, what: str, limit: int) -> JSONResponse:
+    return JSONResponse(
+        errors.error_body(
+            request, "request_too_large", f"{what}; the limit is {limit} bytes"
+        ),
+        status_code=413,
+    )
 
 
 def _finish(

@@ -57,16 +57,31 @@ def error_body(
     }
 
 
-def error_reason(error: grpc.aio.AioRpcError) -> str:
-    """Return the ErrorInfo reason a service attached, or the status name."""
+def _status_details(error: grpc.aio.AioRpcError) -> list[any_pb2.Any]:
+    """Return the google.rpc.Status details a service attached, if any."""
     for key, value in error.trailing_metadata() or ():
         if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                if isinstance(detail, any_pb2.Any) and detail.Unpack(info):
-                    return str(info.reason)
+            return list(status_pb2.Status.FromString(value).details)
+    return []
+
+
+def error_reason(error: grpc.aio.AioRpcError) -> str:
+    """Return the ErrorInfo reason a service attached, or the status name."""
+    for detail in _status_details(error):
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
     return str(error.code().name).lower()
+
+
+def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:
+    """Return the RetryInfo delay a service attached, rounded up to whole seconds."""
+    for detail in _status_details(error):
+        retry = error_details_pb2.RetryInfo()
+        if detail.Unpack(retry):
+            seconds = int(retry.retry_delay.seconds)
+            return max(0, seconds + (1 if retry.retry_delay.nanos > 0 else 0))
+    return None
 
 
 async def handle_rpc_error(
@@ -87,7 +102,11 @@ async def handle_rpc_error(
         message = error.details() or code.name.lower()
     request.state.grpc_code = code.name
     body = error_body(request, reason, message, grpc_code=code.name)
-    return JSONResponse(body, status_code=status)
+    headers = {}
+    retry_after = retry_after_seconds(error)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def handle_api_error(request: Request, error: ApiError) -> JSONResponse:

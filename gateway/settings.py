@@ -1,9 +1,10 @@
 """Settings of the REST gateway."""
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.tls import TlsSettings
 
@@ -35,7 +36,9 @@ class GatewaySettings(BaseSettings, TlsSettings):
         default=SecretStr("dev-only-internal-token-secret-change-me"),
         validation_alias=AliasChoices("INTERNAL_TOKEN_SECRET"),
     )
-    cors_origins: list[str] = Field(
+    # Comma-separated in the environment; NoDecode keeps pydantic-settings
+    # from reading the value as JSON before _split_origins sees it.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGIN"
     )
     lightrag_only: bool = Field(default=True, validation_alias="LIGHTRAG_ONLY")

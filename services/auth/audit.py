@@ -1,4 +1,4 @@
-"""Audit events: who did what, tagged with the call's trace and request ids."""
+"""Audit events: stored with the call's trace and request ids, listed per project."""
 
 import json
 import uuid
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.auth import repository
+from services.auth.errors import InvalidAuditFilter
 from services.common.errors import InvalidArgument, NotAuthenticated
 from services.common.internal_auth import current_principal
 from services.common.telemetry import current_trace_id
@@ -130,3 +131,65 @@ async def record_reported(conn: repository.Connection, event: ReportedEvent) -> 
         target=event.target,
         details=event.details,
     )
+
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters and paging of one read of a project's audit events."""
+
+    action: str
+    status: str
+    limit: int
+    before_id: int
+
+    @classmethod
+    def from_request(
+        cls, *, action: str, status: str, limit: int, before_id: int
+    ) -> "EventQuery":
+        """Check the filters. A limit of 0 means DEFAULT_PAGE_SIZE."""
+        if len(action) > MAX_ACTION_CHARS:
+            raise InvalidAuditFilter(
+                f"action must have at most {MAX_ACTION_CHARS} characters"
+            )
+        if status and status not in STATUSES:
+            raise InvalidAuditFilter(
+                f"status must be one of {', '.join(STATUSES)}, got {status!r}"
+            )
+        if not 0 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidAuditFilter(
+                f"limit must be from 1 to {MAX_PAGE_SIZE}, or 0 for"
+                f" {DEFAULT_PAGE_SIZE}, got {limit}"
+            )
+        if before_id < 0:
+            raise InvalidAuditFilter(
+                f"before_id must be an event id, or 0 for the newest, got {before_id}"
+            )
+        return cls(
+            action=action,
+            status=status,
+            limit=limit or DEFAULT_PAGE_SIZE,
+            before_id=before_id,
+        )
+
+
+async def list_events(
+    conn: repository.Connection, project_id: str, query: EventQuery
+) -> tuple[list[repository.StoredAuditEvent], int]:
+    """Return one page of the project's events, newest first, and the next before_id.
+
+    The next before_id is 0 when the page is not full, so no further page exists.
+    """
+    events = await repository.list_audit_events(
+        conn,
+        project_id,
+        action=query.action,
+        status=query.status,
+        limit=query.limit,
+        before_id=query.before_id,
+    )
+    next_before_id = events[-1].id if len(events) == query.limit else 0
+    return events, next_before_id

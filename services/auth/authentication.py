@@ -7,8 +7,13 @@ import asyncpg
 import structlog
 from argon2.exceptions import InvalidHashError
 
-from services.auth import audit, passwords, repository, sessions
-from services.auth.errors import InvalidCredentials, ProjectNotFound, SessionNotFound
+from services.auth import audit, passwords, repository, sessions, throttle
+from services.auth.errors import (
+    InvalidCredentials,
+    LoginThrottled,
+    ProjectNotFound,
+    SessionNotFound,
+)
 from services.auth.sessions import SessionConfig
 
 log = structlog.get_logger(__name__)
@@ -68,18 +73,37 @@ async def log_in(
     username: str,
     password: str,
     client: ClientInfo,
+    policy: throttle.ThrottlePolicy = throttle.DEFAULT_POLICY,
 ) -> OpenedSession:
     """Check the credentials, open a session and audit the attempt either way.
 
     Unknown user, wrong password and disabled user all raise the same
-    InvalidCredentials after the same amount of hashing work.
+    InvalidCredentials after the same amount of hashing work, and all count
+    as failures against the typed user name and the client address. Over
+    either limit, LoginThrottled is raised before any password check, so a
+    throttled attempt costs no hashing.
     """
+    client = client.storable()
+    typed_name = _storable_text(username, audit.MAX_ACTOR_CHARS)
+    try:
+        attempt = await throttle.begin_attempt(
+            pool, policy, typed_name, client.address, _now()
+        )
+    except LoginThrottled as exc:
+        await _record_failed_login(
+            pool,
+            typed_name,
+            "throttled",
+            client,
+            retry_after_seconds=exc.retry_after_seconds,
+        )
+        raise
     user, failure = await _authenticate(pool, username, password)
     if user is None:
-        await _record_failed_login(pool, username, failure)
+        await _record_failed_login(pool, typed_name, failure, client)
         raise InvalidCredentials("invalid user name or password")
 
-    client = client.storable()
+    await throttle.succeed(pool, attempt, _now())
     async with pool.acquire() as conn, conn.transaction():
         opened = await _open_session(conn, config, user, client)
         await audit.record_event(
@@ -136,16 +160,30 @@ async def _verify_and_upgrade(
     return check.valid
 
 
-async def _record_failed_login(pool: asyncpg.Pool, username: str, reason: str) -> None:
-    # The audit log keeps the reason, but the caller only sees invalid_credentials.
+async def _record_failed_login(
+    pool: asyncpg.Pool,
+    typed_name: str,
+    reason: str,
+    client: ClientInfo,
+    *,
+    retry_after_seconds: int | None = None,
+) -> None:
+    # The audit log keeps the reason, but the caller only sees
+    # invalid_credentials, or too_many_attempts when throttled.
+    details: dict[str, object] = {
+        "reason": reason,
+        "client_address": client.address,
+    }
+    if retry_after_seconds is not None:
+        details["retry_after_seconds"] = retry_after_seconds
     async with pool.acquire() as conn:
         await audit.record_event(
             conn,
             action="auth.login",
             status=audit.STATUS_FAILED,
-            actor_id=_storable_text(username, audit.MAX_ACTOR_CHARS),
+            actor_id=typed_name,
             actor_kind=audit.ACTOR_ANONYMOUS,
-            details={"reason": reason},
+            details=details,
         )
     log.info("auth.login_failed", reason=reason)
 

@@ -35,3 +35,51 @@ class CallerNotAllowed(errors.AccessDenied):
     """Call from the wrong kind of principal, such as a user calling Login."""
 
     code = "caller_not_allowed"
+
+
+class LoginThrottled(errors.RateLimited):
+    """Too many failed logins for a user name or a client address."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidRole(errors.InvalidArgument):
+    code = "invalid_role"
+
+
+class InvalidUsername(errors.InvalidArgument):
+    code = "invalid_username"
+
+
+class InvalidPassword(errors.InvalidArgument):
+    """Initial password missing, of the wrong length, or given for an existing user."""
+
+    code = "invalid_password"
+
+
+class InvalidAuditFilter(errors.InvalidArgument):
+    code = "invalid_audit_filter"
+
+
+class NotProjectOwner(errors.AccessDenied):
+    """Member management by a member of the project who is not its owner."""
+
+    code = "owner_required"
+
+
+class MemberNotFound(errors.NotFound):
+    code = "member_not_found"
+
+
+class MemberAlreadyExists(errors.AlreadyExists):
+    code = "member_exists"
+
+
+class LastOwner(errors.FailedPrecondition):
+    """Demotion or removal that would leave a project without an owner."""
+
+    code = "last_owner"

@@ -1,15 +1,18 @@
 """gRPC servicer of the auth service: proto in, domain call, proto out."""
 
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 import asyncpg
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 
 from gen.auth.v1 import auth_pb2 as pb
 from gen.auth.v1 import auth_pb2_grpc
-from services.auth import audit, authentication, projects, repository
-from services.auth.errors import CallerNotAllowed
+from services.auth import audit, authentication, members, projects, repository
+from services.auth.errors import CallerNotAllowed, LoginThrottled
 from services.auth.sessions import SessionConfig
+from services.auth.throttle import DEFAULT_POLICY, ThrottlePolicy
+from services.common.grpc_server import ERROR_DOMAIN
 from services.common.internal_auth import current_principal
 from services.common.protos import timestamp
 
@@ -24,6 +27,55 @@ def _project_to_proto(project: repository.Project) -> pb.Project:
         name=project.name,
         role=project.role,
         created_at=timestamp(project.created_at),
+    )
+
+
+def _member_to_proto(member: repository.Member) -> pb.Member:
+    return pb.Member(
+        user_id=member.user_id,
+        username=member.username,
+        role=member.role,
+        created_at=timestamp(member.created_at),
+    )
+
+
+def _audit_event_to_proto(event: repository.StoredAuditEvent) -> pb.AuditEvent:
+    return pb.AuditEvent(
+        id=event.id,
+        created_at=timestamp(event.created_at),
+        actor_id=event.actor_id,
+        actor_kind=event.actor_kind,
+        action=event.action,
+        status=event.status,
+        target=event.target,
+        trace_id=event.trace_id,
+        request_id=event.request_id,
+        details_json=event.details_json,
+    )
+
+
+async def _abort_throttled(context: Context, error: LoginThrottled) -> NoReturn:
+    """End the call with RESOURCE_EXHAUSTED, an ErrorInfo and a RetryInfo.
+
+    The shared interceptor attaches only the ErrorInfo, so this handler builds
+    the status itself to tell the gateway how long the client must wait.
+    """
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    seconds = str(error.retry_after_seconds)
+    info = error_details_pb2.ErrorInfo(
+        reason=error.code,
+        domain=ERROR_DOMAIN,
+        metadata={"retry_after_seconds": seconds},
+    )
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromSeconds(error.retry_after_seconds)
+    status = status_pb2.Status(code=code.value[0], message=error.message)
+    status.details.add().Pack(info)
+    status.details.add().Pack(retry)
+    await context.abort(
+        code,
+        error.message,
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
     )
 
 
@@ -47,15 +99,22 @@ def _require_user_caller() -> str:
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    """Users, sessions and projects.
+    """Users, sessions, projects, members and the audit log.
 
     The gateway makes Login, ResolveSession, Logout and SelectProject calls as
-    a service. ListProjects and CreateProject carry the user's own principal.
+    a service. ListProjects, CreateProject, the member calls and
+    ListAuditEvents carry the user's own principal.
     """
 
-    def __init__(self, pool: asyncpg.Pool, config: SessionConfig) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: SessionConfig,
+        throttle_policy: ThrottlePolicy = DEFAULT_POLICY,
+    ) -> None:
         self._pool = pool
         self._config = config
+        self._throttle_policy = throttle_policy
 
     async def Login(
         self, request: pb.LoginRequest, context: Context
@@ -65,9 +124,17 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         client = authentication.ClientInfo(
             address=request.client_address, user_agent=request.user_agent
         )
-        opened = await authentication.log_in(
-            self._pool, self._config, request.username, request.password, client
-        )
+        try:
+            opened = await authentication.log_in(
+                self._pool,
+                self._config,
+                request.username,
+                request.password,
+                client,
+                self._throttle_policy,
+            )
+        except LoginThrottled as exc:
+            await _abort_throttled(context, exc)
         return pb.LoginResponse(
             session_token=opened.token,
             csrf_token=opened.csrf_token,
@@ -144,3 +211,69 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         async with self._pool.acquire() as conn:
             await audit.record_reported(conn, event)
         return pb.RecordAuditEventResponse()
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Context
+    ) -> pb.ListAuditEventsResponse:
+        """List the active project's audit events, newest first; admin or owner."""
+        _require_user_caller()
+        principal = current_principal()
+        project_id = principal.require_project()
+        principal.require_role("admin")
+        query = audit.EventQuery.from_request(
+            action=request.action,
+            status=request.status,
+            limit=request.limit,
+            before_id=request.before_id,
+        )
+        async with self._pool.acquire() as conn:
+            events, next_before_id = await audit.list_events(conn, project_id, query)
+        return pb.ListAuditEventsResponse(
+            events=[_audit_event_to_proto(event) for event in events],
+            next_before_id=next_before_id,
+        )
+
+    async def ListMembers(
+        self, request: pb.ListMembersRequest, context: Context
+    ) -> pb.ListMembersResponse:
+        """List the members of a project the caller owns."""
+        user_id = _require_user_caller()
+        found = await members.list_members(self._pool, user_id, request.project_id)
+        return pb.ListMembersResponse(members=[_member_to_proto(m) for m in found])
+
+    async def AddMember(
+        self, request: pb.AddMemberRequest, context: Context
+    ) -> pb.AddMemberResponse:
+        """Add a user, new or existing, to a project the caller owns."""
+        user_id = _require_user_caller()
+        added = await members.add_member(
+            self._pool,
+            user_id,
+            request.project_id,
+            request.username,
+            request.role,
+            request.initial_password,
+        )
+        return pb.AddMemberResponse(
+            member=_member_to_proto(added.member), user_created=added.user_created
+        )
+
+    async def ChangeMemberRole(
+        self, request: pb.ChangeMemberRoleRequest, context: Context
+    ) -> pb.Member:
+        """Change a member's role in a project the caller owns."""
+        user_id = _require_user_caller()
+        member = await members.change_role(
+            self._pool, user_id, request.project_id, request.user_id, request.role
+        )
+        return _member_to_proto(member)
+
+    async def RemoveMember(
+        self, request: pb.RemoveMemberRequest, context: Context
+    ) -> pb.RemoveMemberResponse:
+        """Remove a member from a project the caller owns."""
+        user_id = _require_user_caller()
+        await members.remove_member(
+            self._pool, user_id, request.project_id, request.user_id
+        )
+        return pb.RemoveMemberResponse()

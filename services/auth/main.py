@@ -15,6 +15,7 @@ from services.auth.grpc_api import AuthServicer
 from services.auth.session_cleanup import CLEANUP_JOB, purge_job
 from services.auth.sessions import SessionConfig
 from services.auth.settings import AuthSettings
+from services.auth.throttle import ThrottlePolicy
 from services.common.metrics import install_metrics
 from services.common.runtime import ServiceSpec, run_service
 from services.common.scheduler import Scheduler
@@ -35,15 +36,25 @@ def session_config(settings: AuthSettings) -> SessionConfig:
     )
 
 
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    """Build the login throttling limits from settings."""
+    return ThrottlePolicy(
+        max_failures_per_username=settings.login_max_failures_per_username,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        window_seconds=settings.login_failure_window_seconds,
+    )
+
+
 def build_spec(settings: AuthSettings) -> ServiceSpec:
     async def register(server: grpc.aio.Server, pool: asyncpg.Pool) -> Sequence[str]:
         if settings.csrf_secret_is_default:
             log.warning("auth.csrf_secret_default", setting="AUTH_CSRF_SECRET")
-        servicer = AuthServicer(pool, session_config(settings))
+        policy = throttle_policy(settings)
+        servicer = AuthServicer(pool, session_config(settings), policy)
         # The generated registration function carries no annotations.
         auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
         await bootstrap_owner_from_settings(pool, settings)
-        scheduler = Scheduler(pool, "auth", {CLEANUP_JOB: purge_job(pool)})
+        scheduler = Scheduler(pool, "auth", {CLEANUP_JOB: purge_job(pool, policy)})
         scheduler_name = await install_scheduler(
             server,
             spec.on_shutdown,

@@ -1,4 +1,4 @@
-"""SQL for users, projects, memberships, sessions and audit events."""
+"""SQL for users, projects, memberships, sessions, login failures and audit events."""
 
 import json
 import uuid
@@ -331,3 +331,273 @@ async def insert_audit_event(conn: Connection, event: AuditEvent) -> None:
         event.request_id,
         json.dumps(event.details),
     )
+
+
+@dataclass(frozen=True)
+class Member:
+    """A project member with the time the user joined the project."""
+
+    user_id: str
+    username: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredAuditEvent:
+    id: int
+    created_at: datetime
+    actor_id: str
+    actor_kind: str
+    action: str
+    status: str
+    target: str
+    trace_id: str
+    request_id: str
+    # The jsonb column as Postgres prints it.
+    details_json: str
+
+
+@dataclass(frozen=True)
+class FailureCounts:
+    """Failed logins within the window, per user name and per client address."""
+
+    username: int
+    client_address: int
+
+
+def _member_from(row: asyncpg.Record) -> Member:
+    return Member(
+        user_id=str(row["user_id"]),
+        username=row["username"],
+        role=row["role"],
+        created_at=row["created_at"],
+    )
+
+
+async def insert_login_failure(
+    conn: Connection, username: str, client_address: str, failed_at: datetime
+) -> int:
+    """Store one failed login and return its id."""
+    failure_id: int = await conn.fetchval(
+        "INSERT INTO auth.login_failures (username, client_address, failed_at)"
+        " VALUES ($1, $2, $3) RETURNING id",
+        username,
+        client_address,
+        failed_at,
+    )
+    return failure_id
+
+
+async def delete_login_failure(conn: Connection, failure_id: int) -> None:
+    await conn.execute("DELETE FROM auth.login_failures WHERE id = $1", failure_id)
+
+
+async def count_login_failures(
+    conn: Connection, username: str, client_address: str, since: datetime
+) -> FailureCounts:
+    """Count failures after since: uncleared ones of username, all of client_address."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE username = $1 AND cleared_at IS NULL)"
+        " AS by_username,"
+        " count(*) FILTER (WHERE client_address = $2) AS by_address"
+        " FROM auth.login_failures"
+        " WHERE failed_at > $3 AND (username = $1 OR client_address = $2)",
+        username,
+        client_address,
+        since,
+    )
+    assert row is not None
+    return FailureCounts(username=row["by_username"], client_address=row["by_address"])
+
+
+async def nth_newest_username_failure(
+    conn: Connection, username: str, since: datetime, n: int
+) -> datetime | None:
+    """Return the time of the n-th newest uncleared failure of username after since."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT failed_at FROM auth.login_failures"
+        " WHERE username = $1 AND cleared_at IS NULL AND failed_at > $2"
+        " ORDER BY failed_at DESC OFFSET $3 LIMIT 1",
+        username,
+        since,
+        n - 1,
+    )
+    return value
+
+
+async def nth_newest_address_failure(
+    conn: Connection, client_address: str, since: datetime, n: int
+) -> datetime | None:
+    """Return the time of the n-th newest failure from client_address after since."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT failed_at FROM auth.login_failures"
+        " WHERE client_address = $1 AND failed_at > $2"
+        " ORDER BY failed_at DESC OFFSET $3 LIMIT 1",
+        client_address,
+        since,
+        n - 1,
+    )
+    return value
+
+
+async def clear_username_failures(
+    conn: Connection, username: str, cleared_at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE auth.login_failures SET cleared_at = $2"
+        " WHERE username = $1 AND cleared_at IS NULL",
+        username,
+        cleared_at,
+    )
+
+
+async def delete_login_failures_before(conn: Connection, before: datetime) -> int:
+    """Delete failures at or before `before`, and return the count."""
+    result = await conn.execute(
+        "DELETE FROM auth.login_failures WHERE failed_at <= $1", before
+    )
+    return int(result.split()[-1])
+
+
+async def lock_project(conn: Connection, project_id: str) -> bool:
+    """Lock the project row until the transaction ends; return False if it is missing.
+
+    Membership changes of one project take this lock first, so two owners
+    demoting each other at once cannot leave the project without an owner.
+    """
+    parsed_id = _parse_uuid(project_id)
+    if parsed_id is None:
+        return False
+    row = await conn.fetchrow(
+        "SELECT id FROM auth.projects WHERE id = $1 FOR UPDATE", parsed_id
+    )
+    return row is not None
+
+
+async def list_members(conn: Connection, project_id: str) -> list[Member]:
+    """Return the members of project_id by user name."""
+    rows = await conn.fetch(
+        "SELECT m.user_id, u.username, m.role, m.created_at"
+        " FROM auth.memberships m JOIN auth.users u ON u.id = m.user_id"
+        " WHERE m.project_id = $1 ORDER BY u.username",
+        uuid.UUID(project_id),
+    )
+    return [_member_from(row) for row in rows]
+
+
+async def find_member(conn: Connection, project_id: str, user_id: str) -> Member | None:
+    """Return the membership, or None when there is none or an id is malformed."""
+    parsed_project = _parse_uuid(project_id)
+    parsed_user = _parse_uuid(user_id)
+    if parsed_project is None or parsed_user is None:
+        return None
+    row = await conn.fetchrow(
+        "SELECT m.user_id, u.username, m.role, m.created_at"
+        " FROM auth.memberships m JOIN auth.users u ON u.id = m.user_id"
+        " WHERE m.project_id = $1 AND m.user_id = $2",
+        parsed_project,
+        parsed_user,
+    )
+    return _member_from(row) if row else None
+
+
+async def insert_membership(
+    conn: Connection, project_id: str, user_id: str, role: str
+) -> datetime | None:
+    """Insert a membership and return its creation time, or None when it exists."""
+    created_at: datetime | None = await conn.fetchval(
+        "INSERT INTO auth.memberships (project_id, user_id, role) VALUES ($1, $2, $3)"
+        " ON CONFLICT (project_id, user_id) DO NOTHING RETURNING created_at",
+        uuid.UUID(project_id),
+        uuid.UUID(user_id),
+        role,
+    )
+    return created_at
+
+
+async def update_member_role(
+    conn: Connection, project_id: str, user_id: str, role: str
+) -> None:
+    await conn.execute(
+        "UPDATE auth.memberships SET role = $3 WHERE project_id = $1 AND user_id = $2",
+        uuid.UUID(project_id),
+        uuid.UUID(user_id),
+        role,
+    )
+
+
+async def delete_membership(conn: Connection, project_id: str, user_id: str) -> None:
+    await conn.execute(
+        "DELETE FROM auth.memberships WHERE project_id = $1 AND user_id = $2",
+        uuid.UUID(project_id),
+        uuid.UUID(user_id),
+    )
+
+
+async def count_owners(conn: Connection, project_id: str) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM auth.memberships"
+        " WHERE project_id = $1 AND role = 'owner'",
+        uuid.UUID(project_id),
+    )
+    return count
+
+
+async def revoke_user_sessions(
+    conn: Connection, user_id: str, revoked_at: datetime
+) -> int:
+    """Revoke every live session of user_id and return how many there were."""
+    result = await conn.execute(
+        "UPDATE auth.sessions SET revoked_at = $2"
+        " WHERE user_id = $1 AND revoked_at IS NULL",
+        uuid.UUID(user_id),
+        revoked_at,
+    )
+    return int(result.split()[-1])
+
+
+async def list_audit_events(
+    conn: Connection,
+    project_id: str,
+    *,
+    action: str,
+    status: str,
+    limit: int,
+    before_id: int,
+) -> list[StoredAuditEvent]:
+    """Return up to limit events of project_id, newest (highest id) first.
+
+    An empty action or status matches every value; before_id 0 starts at the
+    newest event.
+    """
+    rows = await conn.fetch(
+        "SELECT id, created_at, actor_id, actor_kind, action, status, target,"
+        " trace_id, request_id, details::text AS details_json"
+        " FROM auth.audit_events"
+        " WHERE project_id = $1"
+        " AND ($2 = '' OR action = $2)"
+        " AND ($3 = '' OR status = $3)"
+        " AND ($4 = 0 OR id < $4)"
+        " ORDER BY id DESC LIMIT $5",
+        uuid.UUID(project_id),
+        action,
+        status,
+        before_id,
+        limit,
+    )
+    return [
+        StoredAuditEvent(
+            id=row["id"],
+            created_at=row["created_at"],
+            actor_id=row["actor_id"],
+            actor_kind=row["actor_kind"],
+            action=row["action"],
+            status=row["status"],
+            target=row["target"],
+            trace_id=row["trace_id"],
+            request_id=row["request_id"],
+            details_json=row["details_json"],
+        )
+        for row in rows
+    ]

@@ -9,7 +9,7 @@ DEV_CSRF_SECRET = "dev-only-csrf-secret-change-me"
 
 
 class AuthSettings(CommonSettings):
-    """Listen address, the bootstrap owner, session lifetimes and the CSRF secret."""
+    """Listen address, bootstrap owner, sessions, login throttling and the CSRF key."""
 
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
@@ -27,6 +27,13 @@ class AuthSettings(CommonSettings):
     session_absolute_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     # Revoked and expired sessions are deleted this often.
     session_cleanup_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    # Logins are rejected once a user name has this many failures, or a client
+    # address this many, within the window. A successful login clears the
+    # user name's failures.
+    login_max_failures_per_username: int = Field(default=5, gt=0)
+    login_max_failures_per_address: int = Field(default=20, gt=0)
+    login_failure_window_seconds: int = Field(default=15 * 60, gt=0)
 
     # Key of the HMAC that derives each session's CSRF token. Production must
     # set AUTH_CSRF_SECRET to a private random value because this default is

@@ -9,6 +9,7 @@ from services.common.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     Unavailable,
 )
 
@@ -67,3 +68,17 @@ class AnswerProviderUnavailable(RagError, Unavailable):
 
     code = "answer_provider_unavailable"
     retryable = True
+
+
+class QueryRunNotFound(RagError, NotFound):
+    """A query run id that is unknown or belongs to another project."""
+
+    code = "query_run_not_found"
+    retryable = False
+
+
+class InvalidFeedback(RagError, InvalidArgument):
+    """A rating outside 1 to 5 or a comment over the length limit."""
+
+    code = "invalid_feedback"
+    retryable = False

@@ -10,9 +10,11 @@ import grpc
 from gen.rag.v1 import rag_pb2 as pb
 from gen.rag.v1 import rag_pb2_grpc
 from services.common.internal_auth import current_principal
+from services.common.protos import timestamp
 from services.rag import repository
 from services.rag.embedding import EmbeddingProvider
 from services.rag.embedding_job import EmbeddingJob
+from services.rag.feedback import submit_feedback
 from services.rag.indexing import IndexCounts, Indexer
 from services.rag.query import QueryOutcome, QueryService
 from services.rag.retrieval import SearchRequest
@@ -100,6 +102,30 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             index_sequence=sequence,
         )
 
+    async def SubmitFeedback(
+        self,
+        request: pb.SubmitFeedbackRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.Feedback:
+        """Store the caller's rating of a query run of the same project."""
+        principal = current_principal()
+        principal.require_role("member")
+        stored = await submit_feedback(
+            self._pool,
+            principal,
+            query_run_id=request.query_run_id,
+            rating=request.rating,
+            comment=request.comment,
+        )
+        return pb.Feedback(
+            query_run_id=stored.query_run_id,
+            project_id=stored.project_id,
+            user_id=stored.user_id,
+            rating=stored.rating,
+            comment=stored.comment,
+            created_at=timestamp(stored.created_at),
+        )
+
 
 def _index_to_proto(counts: IndexCounts) -> pb.IndexChangesResponse:
     return pb.IndexChangesResponse(
@@ -158,4 +184,5 @@ def _query_to_proto(outcome: QueryOutcome) -> pb.QueryResponse:
         quality_score=outcome.quality_score,
         query_run_id=outcome.query_run_id,
         trace_id=outcome.trace_id,
+        status=outcome.status,
     )

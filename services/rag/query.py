@@ -47,6 +47,8 @@ class QueryOutcome:
     quality_score: float
     query_run_id: str
     trace_id: str
+    # ok, or degraded when the vector leg failed and only full-text search ran.
+    status: str = "ok"
     # False when the connectors service was not called or did not respond, so
     # the evidence may cite sources deleted since they were indexed.
     evidence_checked: bool = False
@@ -110,6 +112,7 @@ class QueryService:
             quality_score=citation_coverage(answer.text),
             query_run_id=run_id,
             trace_id=current_trace_id(),
+            status=status,
             evidence_checked=checked,
         )
 

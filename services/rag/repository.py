@@ -388,3 +388,54 @@ async def insert_query_run(
         error,
     )
     return str(value)
+
+
+@dataclass(frozen=True)
+class QueryFeedback:
+    query_run_id: str
+    project_id: str
+    user_id: str
+    rating: int
+    comment: str
+    created_at: datetime
+
+
+async def upsert_query_feedback(
+    conn: Connection,
+    *,
+    project_id: str,
+    query_run_id: uuid.UUID,
+    user_id: str,
+    rating: int,
+    comment: str,
+) -> QueryFeedback | None:
+    """Store a user's rating of a query run, replacing their earlier one.
+
+    Return None when the project has no query run with this id, so a run of
+    another project is never rated.
+    """
+    row = await conn.fetchrow(
+        "INSERT INTO rag.lightrag_query_feedback AS f"
+        " (query_run_id, project_id, user_id, rating, comment)"
+        " SELECT r.id, r.project_id, $3, $4, $5 FROM rag.lightrag_query_runs r"
+        " WHERE r.id = $1 AND r.project_id = $2"
+        " ON CONFLICT (query_run_id, user_id) DO UPDATE SET"
+        " rating = EXCLUDED.rating, comment = EXCLUDED.comment, created_at = now()"
+        " RETURNING f.query_run_id, f.project_id, f.user_id, f.rating, f.comment,"
+        " f.created_at",
+        query_run_id,
+        uuid.UUID(project_id),
+        user_id,
+        rating,
+        comment,
+    )
+    if row is None:
+        return None
+    return QueryFeedback(
+        query_run_id=str(row["query_run_id"]),
+        project_id=str(row["project_id"]),
+        user_id=row["user_id"],
+        rating=row["rating"],
+        comment=row["comment"],
+        created_at=row["created_at"],
+    )

@@ -72,6 +72,31 @@ class AuthServiceStub:
                 request_serializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventRequest.SerializeToString,
                 response_deserializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/auth.v1.AuthService/ListAuditEvents',
+                request_serializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/auth.v1.AuthService/ListMembers',
+                request_serializer=auth_dot_v1_dot_auth__pb2.ListMembersRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
+        self.AddMember = channel.unary_unary(
+                '/auth.v1.AuthService/AddMember',
+                request_serializer=auth_dot_v1_dot_auth__pb2.AddMemberRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.AddMemberResponse.FromString,
+                _registered_method=True)
+        self.ChangeMemberRole = channel.unary_unary(
+                '/auth.v1.AuthService/ChangeMemberRole',
+                request_serializer=auth_dot_v1_dot_auth__pb2.ChangeMemberRoleRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.Member.FromString,
+                _registered_method=True)
+        self.RemoveMember = channel.unary_unary(
+                '/auth.v1.AuthService/RemoveMember',
+                request_serializer=auth_dot_v1_dot_auth__pb2.RemoveMemberRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.RemoveMemberResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -128,6 +153,42 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """List the audit events of the caller's active project, newest first;
+        admin or owner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
+        """List the members of a project; owners only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddMember(self, request, context):
+        """Add a user to a project, creating the user when the name is new; owners only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeMemberRole(self, request, context):
+        """Change a member's role and revoke that user's sessions; owners only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMember(self, request, context):
+        """Remove a member and revoke that user's sessions; owners only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +226,31 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.RecordAuditEvent,
                     request_deserializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventRequest.FromString,
                     response_serializer=auth_dot_v1_dot_auth__pb2.RecordAuditEventResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.ListMembersRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.ListMembersResponse.SerializeToString,
+            ),
+            'AddMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMember,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.AddMemberRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.AddMemberResponse.SerializeToString,
+            ),
+            'ChangeMemberRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeMemberRole,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.ChangeMemberRoleRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.Member.SerializeToString,
+            ),
+            'RemoveMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMember,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.RemoveMemberRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.RemoveMemberResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -358,6 +444,141 @@ class AuthService:
             '/auth.v1.AuthService/RecordAuditEvent',
             auth_dot_v1_dot_auth__pb2.RecordAuditEventRequest.SerializeToString,
             auth_dot_v1_dot_auth__pb2.RecordAuditEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.v1.AuthService/ListAuditEvents',
+            auth_dot_v1_dot_auth__pb2.ListAuditEventsRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.v1.AuthService/ListMembers',
+            auth_dot_v1_dot_auth__pb2.ListMembersRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.ListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.v1.AuthService/AddMember',
+            auth_dot_v1_dot_auth__pb2.AddMemberRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.AddMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeMemberRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.v1.AuthService/ChangeMemberRole',
+            auth_dot_v1_dot_auth__pb2.ChangeMemberRoleRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.v1.AuthService/RemoveMember',
+            auth_dot_v1_dot_auth__pb2.RemoveMemberRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.RemoveMemberResponse.FromString,
             options,
             channel_credentials,
             insecure,

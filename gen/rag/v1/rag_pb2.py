@@ -23,9 +23,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10rag/v1/rag.proto\x12\x06rag.v1\"\x15\n\x13IndexChangesRequest\"\x85\x01\n\x14IndexChangesResponse\x12\x11\n\tdocuments\x18\x01 \x01(\x03\x12\x16\n\x0e\x63hunks_created\x18\x02 \x01(\x03\x12\x18\n\x10\x63hunks_unchanged\x18\x03 \x01(\x03\x12\x16\n\x0e\x63hunks_deleted\x18\x04 \x01(\x03\x12\x10\n\x08sequence\x18\x05 \x01(\x03\"*\n\x14RunEmbeddingsRequest\x12\x12\n\nmax_chunks\x18\x01 \x01(\x05\"\xf1\x01\n\x15RunEmbeddingsResponse\x12.\n\x08indexing\x18\x01 \x01(\x0b\x32\x1c.rag.v1.IndexChangesResponse\x12\x10\n\x08\x65mbedded\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x0f\n\x07retried\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x19\n\x11remaining_pending\x18\x06 \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x17\n\x0f\x65mbedding_model\x18\x08 \x01(\t\x12\x1b\n\x13\x65mbedding_dimension\x18\t \x01(\x05\"S\n\x0cQueryRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x14\n\x0csource_types\x18\x03 \x03(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\"\xc6\x01\n\x08\x45vidence\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x13\n\x0bsource_type\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x01\x12\x12\n\nmatched_by\x18\t \x03(\t\x12\x13\n\x0b\x63hunk_index\x18\n \x01(\x05\x12\x0c\n\x04rank\x18\x0b \x01(\x05\"e\n\x08\x43itation\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x13\n\x0bsource_type\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\"\xba\x01\n\nQueryStats\x12\x13\n\x0bvector_hits\x18\x01 \x01(\x05\x12\x15\n\rfulltext_hits\x18\x02 \x01(\x05\x12\x18\n\x10vector_available\x18\x03 \x01(\x08\x12!\n\x19vector_unavailable_reason\x18\x04 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\x01\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\x12\x15\n\ranswer_method\x18\x07 \x01(\t\"\xca\x01\n\rQueryResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12#\n\tcitations\x18\x02 \x03(\x0b\x32\x10.rag.v1.Citation\x12\"\n\x08\x65vidence\x18\x03 \x03(\x0b\x32\x10.rag.v1.Evidence\x12!\n\x05stats\x18\x04 \x01(\x0b\x32\x12.rag.v1.QueryStats\x12\x15\n\rquality_score\x18\x05 \x01(\x01\x12\x14\n\x0cquery_run_id\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\"\x12\n\x10GetStatusRequest\"\xea\x02\n\x11GetStatusResponse\x12G\n\x10\x63hunks_by_status\x18\x01 \x03(\x0b\x32-.rag.v1.GetStatusResponse.ChunksByStatusEntry\x12M\n\x13\x64ocuments_by_source\x18\x02 \x03(\x0b\x32\x30.rag.v1.GetStatusResponse.DocumentsBySourceEntry\x12\x17\n\x0f\x65mbedding_model\x18\x03 \x01(\t\x12\x1b\n\x13\x65mbedding_dimension\x18\x04 \x01(\x05\x12\x16\n\x0eindex_sequence\x18\x05 \x01(\x03\x1a\x35\n\x13\x43hunksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x38\n\x16\x44ocumentsBySourceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\x9d\x02\n\nRagService\x12I\n\x0cIndexChanges\x12\x1b.rag.v1.IndexChangesRequest\x1a\x1c.rag.v1.IndexChangesResponse\x12L\n\rRunEmbeddings\x12\x1c.rag.v1.RunEmbeddingsRequest\x1a\x1d.rag.v1.RunEmbeddingsResponse\x12\x34\n\x05Query\x12\x14.rag.v1.QueryRequest\x1a\x15.rag.v1.QueryResponse\x12@\n\tGetStatus\x12\x18.rag.v1.GetStatusRequest\x1a\x19.rag.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10rag/v1/rag.proto\x12\x06rag.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13IndexChangesRequest\"\x85\x01\n\x14IndexChangesResponse\x12\x11\n\tdocuments\x18\x01 \x01(\x03\x12\x16\n\x0e\x63hunks_created\x18\x02 \x01(\x03\x12\x18\n\x10\x63hunks_unchanged\x18\x03 \x01(\x03\x12\x16\n\x0e\x63hunks_deleted\x18\x04 \x01(\x03\x12\x10\n\x08sequence\x18\x05 \x01(\x03\"*\n\x14RunEmbeddingsRequest\x12\x12\n\nmax_chunks\x18\x01 \x01(\x05\"\xf1\x01\n\x15RunEmbeddingsResponse\x12.\n\x08indexing\x18\x01 \x01(\x0b\x32\x1c.rag.v1.IndexChangesResponse\x12\x10\n\x08\x65mbedded\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x0f\n\x07retried\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x19\n\x11remaining_pending\x18\x06 \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x17\n\x0f\x65mbedding_model\x18\x08 \x01(\t\x12\x1b\n\x13\x65mbedding_dimension\x18\t \x01(\x05\"S\n\x0cQueryRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x14\n\x0csource_types\x18\x03 \x03(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\"\xc6\x01\n\x08\x45vidence\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x13\n\x0bsource_type\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x01\x12\x12\n\nmatched_by\x18\t \x03(\t\x12\x13\n\x0b\x63hunk_index\x18\n \x01(\x05\x12\x0c\n\x04rank\x18\x0b \x01(\x05\"e\n\x08\x43itation\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x13\n\x0bsource_type\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\"\xba\x01\n\nQueryStats\x12\x13\n\x0bvector_hits\x18\x01 \x01(\x05\x12\x15\n\rfulltext_hits\x18\x02 \x01(\x05\x12\x18\n\x10vector_available\x18\x03 \x01(\x08\x12!\n\x19vector_unavailable_reason\x18\x04 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\x01\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\x12\x15\n\ranswer_method\x18\x07 \x01(\t\"\xda\x01\n\rQueryResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12#\n\tcitations\x18\x02 \x03(\x0b\x32\x10.rag.v1.Citation\x12\"\n\x08\x65vidence\x18\x03 \x03(\x0b\x32\x10.rag.v1.Evidence\x12!\n\x05stats\x18\x04 \x01(\x0b\x32\x12.rag.v1.QueryStats\x12\x15\n\rquality_score\x18\x05 \x01(\x01\x12\x14\n\x0cquery_run_id\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\"\x12\n\x10GetStatusRequest\"\xea\x02\n\x11GetStatusResponse\x12G\n\x10\x63hunks_by_status\x18\x01 \x03(\x0b\x32-.rag.v1.GetStatusResponse.ChunksByStatusEntry\x12M\n\x13\x64ocuments_by_source\x18\x02 \x03(\x0b\x32\x30.rag.v1.GetStatusResponse.DocumentsBySourceEntry\x12\x17\n\x0f\x65mbedding_model\x18\x03 \x01(\t\x12\x1b\n\x13\x65mbedding_dimension\x18\x04 \x01(\x05\x12\x16\n\x0eindex_sequence\x18\x05 \x01(\x03\x1a\x35\n\x13\x43hunksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x38\n\x16\x44ocumentsBySourceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"N\n\x15SubmitFeedbackRequest\x12\x14\n\x0cquery_run_id\x18\x01 \x01(\t\x12\x0e\n\x06rating\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"\x96\x01\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x14\n\x0cquery_run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0e\n\x06rating\x18\x04 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xe0\x02\n\nRagService\x12I\n\x0cIndexChanges\x12\x1b.rag.v1.IndexChangesRequest\x1a\x1c.rag.v1.IndexChangesResponse\x12L\n\rRunEmbeddings\x12\x1c.rag.v1.RunEmbeddingsRequest\x1a\x1d.rag.v1.RunEmbeddingsResponse\x12\x34\n\x05Query\x12\x14.rag.v1.QueryRequest\x1a\x15.rag.v1.QueryResponse\x12@\n\tGetStatus\x12\x18.rag.v1.GetStatusRequest\x1a\x19.rag.v1.GetStatusResponse\x12\x41\n\x0eSubmitFeedback\x12\x1d.rag.v1.SubmitFeedbackRequest\x1a\x10.rag.v1.Feedbackb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,32 +37,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSRESPONSE_CHUNKSBYSTATUSENTRY']._serialized_options = b'8\001'
   _globals['_GETSTATUSRESPONSE_DOCUMENTSBYSOURCEENTRY']._loaded_options = None
   _globals['_GETSTATUSRESPONSE_DOCUMENTSBYSOURCEENTRY']._serialized_options = b'8\001'
-  _globals['_INDEXCHANGESREQUEST']._serialized_start=28
-  _globals['_INDEXCHANGESREQUEST']._serialized_end=49
-  _globals['_INDEXCHANGESRESPONSE']._serialized_start=52
-  _globals['_INDEXCHANGESRESPONSE']._serialized_end=185
-  _globals['_RUNEMBEDDINGSREQUEST']._serialized_start=187
-  _globals['_RUNEMBEDDINGSREQUEST']._serialized_end=229
-  _globals['_RUNEMBEDDINGSRESPONSE']._serialized_start=232
-  _globals['_RUNEMBEDDINGSRESPONSE']._serialized_end=473
-  _globals['_QUERYREQUEST']._serialized_start=475
-  _globals['_QUERYREQUEST']._serialized_end=558
-  _globals['_EVIDENCE']._serialized_start=561
-  _globals['_EVIDENCE']._serialized_end=759
-  _globals['_CITATION']._serialized_start=761
-  _globals['_CITATION']._serialized_end=862
-  _globals['_QUERYSTATS']._serialized_start=865
-  _globals['_QUERYSTATS']._serialized_end=1051
-  _globals['_QUERYRESPONSE']._serialized_start=1054
-  _globals['_QUERYRESPONSE']._serialized_end=1256
-  _globals['_GETSTATUSREQUEST']._serialized_start=1258
-  _globals['_GETSTATUSREQUEST']._serialized_end=1276
-  _globals['_GETSTATUSRESPONSE']._serialized_start=1279
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1641
-  _globals['_GETSTATUSRESPONSE_CHUNKSBYSTATUSENTRY']._serialized_start=1530
-  _globals['_GETSTATUSRESPONSE_CHUNKSBYSTATUSENTRY']._serialized_end=1583
-  _globals['_GETSTATUSRESPONSE_DOCUMENTSBYSOURCEENTRY']._serialized_start=1585
-  _globals['_GETSTATUSRESPONSE_DOCUMENTSBYSOURCEENTRY']._serialized_end=1641
-  _globals['_RAGSERVICE']._serialized_start=1644
-  _globals['_RAGSERVICE']._serialized_end=1929
+  _globals['_INDEXCHANGESREQUEST']._serialized_start=61
+  _globals['_INDEXCHANGESREQUEST']._serialized_end=82
+  _globals['_INDEXCHANGESRESPONSE']._serialized_start=85
+  _globals['_INDEXCHANGESRESPONSE']._serialized_end=218
+  _globals['_RUNEMBEDDINGSREQUEST']._serialized_start=220
+  _globals['_RUNEMBEDDINGSREQUEST']._serialized_end=262
+  _globals['_RUNEMBEDDINGSRESPONSE']._serialized_start=265
+  _globals['_RUNEMBEDDINGSRESPONSE']._serialized_end=506
+  _globals['_QUERYREQUEST']._serialized_start=508
+  _globals['_QUERYREQUEST']._serialized_end=591
+  _globals['_EVIDENCE']._serialized_start=594
+  _globals['_EVIDENCE']._serialized_end=792
+  _globals['_CITATION']._serialized_start=794
+  _globals['_CITATION']._serialized_end=895
+  _globals['_QUERYSTATS']._serialized_start=898
+  _globals['_QUERYSTATS']._serialized_end=1084
+  _globals['_QUERYRESPONSE']._serialized_start=1087
+  _globals['_QUERYRESPONSE']._serialized_end=1305
+  _globals['_GETSTATUSREQUEST']._serialized_start=1307
+  _globals['_GETSTATUSREQUEST']._serialized_end=1325
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1328
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1690
+  _globals['_GETSTATUSRESPONSE_CHUNKSBYSTATUSENTRY']._serialized_start=1579
+  _globals['_GETSTATUSRESPONSE_CHUNKSBYSTATUSENTRY']._serialized_end=1632
+  _globals['_GETSTATUSRESPONSE_DOCUMENTSBYSOURCEENTRY']._serialized_start=1634
+  _globals['_GETSTATUSRESPONSE_DOCUMENTSBYSOURCEENTRY']._serialized_end=1690
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_start=1692
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_end=1770
+  _globals['_FEEDBACK']._serialized_start=1773
+  _globals['_FEEDBACK']._serialized_end=1923
+  _globals['_RAGSERVICE']._serialized_start=1926
+  _globals['_RAGSERVICE']._serialized_end=2278
 # @@protoc_insertion_point(module_scope)

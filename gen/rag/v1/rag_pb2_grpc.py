@@ -57,6 +57,11 @@ class RagServiceStub:
                 request_serializer=rag_dot_v1_dot_rag__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=rag_dot_v1_dot_rag__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.SubmitFeedback = channel.unary_unary(
+                '/rag.v1.RagService/SubmitFeedback',
+                request_serializer=rag_dot_v1_dot_rag__pb2.SubmitFeedbackRequest.SerializeToString,
+                response_deserializer=rag_dot_v1_dot_rag__pb2.Feedback.FromString,
+                _registered_method=True)
 
 
 class RagServiceServicer:
@@ -92,6 +97,14 @@ class RagServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitFeedback(self, request, context):
+        """Store the caller's rating of a query run of the same project; a second
+        rating of the same run by the same user replaces the first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RagServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +127,11 @@ def add_RagServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=rag_dot_v1_dot_rag__pb2.GetStatusRequest.FromString,
                     response_serializer=rag_dot_v1_dot_rag__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'SubmitFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitFeedback,
+                    request_deserializer=rag_dot_v1_dot_rag__pb2.SubmitFeedbackRequest.FromString,
+                    response_serializer=rag_dot_v1_dot_rag__pb2.Feedback.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +244,33 @@ class RagService:
             '/rag.v1.RagService/GetStatus',
             rag_dot_v1_dot_rag__pb2.GetStatusRequest.SerializeToString,
             rag_dot_v1_dot_rag__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rag.v1.RagService/SubmitFeedback',
+            rag_dot_v1_dot_rag__pb2.SubmitFeedbackRequest.SerializeToString,
+            rag_dot_v1_dot_rag__pb2.Feedback.FromString,
             options,
             channel_credentials,
             insecure,
