@@ -25,11 +25,13 @@ from typing import Any
 
 import asyncpg
 import structlog
+from opentelemetry import trace
 
 from services.common.database import Connection
 from services.common.errors import DomainError, InvalidArgument
 
 log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
 
 NIL_PROJECT = "00000000-0000-0000-0000-000000000000"
 
@@ -174,7 +176,13 @@ class Scheduler:
         heartbeat = asyncio.create_task(self._heartbeat(job, latest))
         error: str | None = None
         try:
-            result = await self.handlers[job.job_type](job, progress)
+            # A span per run gives the run's logs, calls and audit events one
+            # trace id, as a request has.
+            with tracer.start_as_current_span(
+                f"job {job.job_type}",
+                attributes={"job.type": job.job_type, "project.id": job.project_id},
+            ):
+                result = await self.handlers[job.job_type](job, progress)
             latest.update(result or {})
         except asyncio.CancelledError:
             error = "interrupted: the service shut down"

@@ -43,6 +43,7 @@ from services.common.grpc_client import create_channel
 from services.common.grpc_server import create_server
 from services.common.logging import configure_logging
 from services.common.migrations import apply_migrations
+from services.common.scheduler import JobRow, Progress, Scheduler
 from services.common.telemetry import (
     configure_tracing,
     current_trace_id,
@@ -106,6 +107,9 @@ class SpanRecorder:
 class Stack:
     client: httpx.AsyncClient
     rag_pool: asyncpg.Pool
+
+
+JOB_PROJECT = "00000000-0000-0000-0000-0000000000d9"
 
 
 @pytest.fixture(scope="module")
@@ -571,3 +575,26 @@ def test_otlp_exporter_from_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert isinstance(exporter, OTLPSpanExporter)
     exporter.shutdown()
+
+
+async def test_scheduled_job_runs_in_its_own_trace(
+    database_dsn: str, spans: SpanRecorder
+) -> None:
+    pool = await _open_pool(database_dsn, "auth")
+    seen: list[str] = []
+
+    async def work(job: JobRow, progress: Progress) -> dict[str, int]:
+        seen.append(current_trace_id())
+        return {}
+
+    try:
+        scheduler = Scheduler(pool, "auth", {"work": work})
+        await scheduler.ensure("work", 60, JOB_PROJECT)
+        await scheduler.trigger("work", JOB_PROJECT)
+        await scheduler.run_due_once()
+    finally:
+        await pool.close()
+    job_span = _only([s for s in spans.finished() if s.name == "job work"], "job")
+
+    assert seen[0] != ""
+    assert seen[0] == _hex_trace_id(job_span)
