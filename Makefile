@@ -51,7 +51,7 @@ lint: .venv/.synced
 	$(RUN) ruff check .
 
 typecheck: .venv/.synced
-	$(RUN) mypy services gateway devstack fakes
+	$(RUN) mypy services gateway devstack fakes eval
 
 check: lint typecheck test
 

@@ -1,0 +1,1 @@
+"""Offline evaluation of the RAG service's retrieval on the public support data."""
