@@ -109,6 +109,21 @@ def _deals(report: dict[str, Any]) -> dict[str, Any]:
     return next(e for e in report["entities"] if e["entity"] == "deals")
 
 
+def _reconcile(api: main_job.ApiSession) -> dict[str, Any]:
+    """Run reconciliation once the one the finished sync started has ended."""
+    deadline = time.monotonic() + 120
+    while True:
+        response = api.client.post(
+            "/connectors/reconciliation/run", json={"connectors": ["attio"]}
+        )
+        if response.status_code != 409:
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+        assert response.json()["error"]["code"] == "reconciliation_running"
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.5)
+
+
 def test_sync_of_a_killed_replica_is_taken_over(
     stack: RunningStack, api: main_job.ApiSession
 ) -> None:
@@ -133,7 +148,7 @@ def test_sync_of_a_killed_replica_is_taken_over(
         time.sleep(0.2)
         crashed = api.get(f"/jobs/runs/{run_id}")
     resumed = main_job.sync_and_wait(api, "attio", 240)
-    report = api.post("/connectors/reconciliation/run", {"connectors": ["attio"]})
+    report = _reconcile(api)
     retries_after_kill = [
         run for run in _job_runs(survivor, RETRY_JOB) if run[0] > killed_at
     ]
