@@ -25,7 +25,7 @@ EMBEDDING_POLICY = EmbeddingPolicy(
 class StaticFeed:
     """A change feed that serves a fixed list of documents in pages.
 
-    It stands in for the connectors service's ReadChanges, which `Indexer`
+    It replaces the connectors service's ReadChanges, which `Indexer`
     reads through `FeedClient.iter_pages`.
     """
 

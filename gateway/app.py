@@ -74,9 +74,9 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, errors.handle_unexpected)
     app.dependency_overrides[security.current_session] = audit_trail.session_for_audit
-    # Middleware added later runs outside: CORS inside the edge, so that
-    # preflight answers carry the security headers too, and the audit trail
-    # innermost.
+    # Middleware added later runs outside. CORS runs inside the edge, so that
+    # preflight responses get the security headers too, and the audit trail
+    # runs innermost.
     app.add_middleware(audit_trail.AuditTrailMiddleware)
     app.add_middleware(
         StrictCORSMiddleware,
@@ -92,12 +92,12 @@ def create_app(
 
 
 class StrictCORSMiddleware(CORSMiddleware):
-    """CORS that tells a refused origin nothing, not even that credentials work."""
+    """CORS that sends a rejected origin no CORS headers, credentials included."""
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
-        refused = not self.is_allowed_origin(origin=request_headers["origin"])
-        if refused and "access-control-allow-credentials" in response.headers:
+        rejected = not self.is_allowed_origin(origin=request_headers["origin"])
+        if rejected and "access-control-allow-credentials" in response.headers:
             del response.headers["access-control-allow-credentials"]
         return response
 
@@ -165,7 +165,7 @@ async def _read_body_within(request: Request, limit: int) -> bool:
     """Read a body sent without Content-Length, stopping once it passes limit.
 
     A chunked body has no length to check up front, so it is read here and
-    kept for the route; the route then never reads past the limit.
+    kept for the route. The route then never reads past the limit.
     """
     chunks = []
     received = 0

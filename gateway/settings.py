@@ -37,7 +37,7 @@ class GatewaySettings(BaseSettings, TlsSettings):
         validation_alias=AliasChoices("INTERNAL_TOKEN_SECRET"),
     )
     # Comma-separated in the environment; NoDecode keeps pydantic-settings
-    # from reading the value as JSON before _split_origins sees it.
+    # from parsing the value as JSON before _split_origins splits it.
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGIN"
     )

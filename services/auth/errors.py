@@ -41,10 +41,7 @@ class LoginThrottled(errors.RateLimited):
     """Too many failed logins for a user name or a client address."""
 
     code = "too_many_attempts"
-
-    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
+    retry_after_seconds: int
 
 
 class InvalidRole(errors.InvalidArgument):

@@ -1,18 +1,16 @@
 """gRPC servicer of the auth service: proto in, domain call, proto out."""
 
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
 from gen.auth.v1 import auth_pb2 as pb
 from gen.auth.v1 import auth_pb2_grpc
 from services.auth import audit, authentication, members, projects, repository
-from services.auth.errors import CallerNotAllowed, LoginThrottled
+from services.auth.errors import CallerNotAllowed
 from services.auth.sessions import SessionConfig
 from services.auth.throttle import DEFAULT_POLICY, ThrottlePolicy
-from services.common.grpc_server import ERROR_DOMAIN
 from services.common.internal_auth import current_principal
 from services.common.protos import timestamp
 
@@ -51,31 +49,6 @@ def _audit_event_to_proto(event: repository.StoredAuditEvent) -> pb.AuditEvent:
         trace_id=event.trace_id,
         request_id=event.request_id,
         details_json=event.details_json,
-    )
-
-
-async def _abort_throttled(context: Context, error: LoginThrottled) -> NoReturn:
-    """End the call with RESOURCE_EXHAUSTED, an ErrorInfo and a RetryInfo.
-
-    The shared interceptor attaches only the ErrorInfo, so this handler builds
-    the status itself to tell the gateway how long the client must wait.
-    """
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    seconds = str(error.retry_after_seconds)
-    info = error_details_pb2.ErrorInfo(
-        reason=error.code,
-        domain=ERROR_DOMAIN,
-        metadata={"retry_after_seconds": seconds},
-    )
-    retry = error_details_pb2.RetryInfo()
-    retry.retry_delay.FromSeconds(error.retry_after_seconds)
-    status = status_pb2.Status(code=code.value[0], message=error.message)
-    status.details.add().Pack(info)
-    status.details.add().Pack(retry)
-    await context.abort(
-        code,
-        error.message,
-        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
     )
 
 
@@ -124,17 +97,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         client = authentication.ClientInfo(
             address=request.client_address, user_agent=request.user_agent
         )
-        try:
-            opened = await authentication.log_in(
-                self._pool,
-                self._config,
-                request.username,
-                request.password,
-                client,
-                self._throttle_policy,
-            )
-        except LoginThrottled as exc:
-            await _abort_throttled(context, exc)
+        opened = await authentication.log_in(
+            self._pool,
+            self._config,
+            request.username,
+            request.password,
+            client,
+            self._throttle_policy,
+        )
         return pb.LoginResponse(
             session_token=opened.token,
             csrf_token=opened.csrf_token,

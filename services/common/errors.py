@@ -52,6 +52,17 @@ class RateLimited(DomainError):
     code = "rate_limited"
     retryable = True
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        # When set, the status carries a RetryInfo with this delay.
+        self.retry_after_seconds = retry_after_seconds
+
 
 class Unavailable(DomainError):
     code = "unavailable"

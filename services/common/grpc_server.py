@@ -9,7 +9,6 @@ from typing import Any
 
 import grpc
 import structlog
-from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -46,13 +45,21 @@ def status_for(error: errors.DomainError) -> grpc.StatusCode:
 
 
 def rich_status_metadata(
-    code: grpc.StatusCode, message: str, reason: str
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    retry_after_seconds: int | None = None,
 ) -> tuple[Any, ...]:
-    """Build the `grpc-status-details-bin` trailer carrying an ErrorInfo reason."""
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    """Build the `grpc-status-details-bin` trailer: an ErrorInfo reason, and a
+    RetryInfo when the caller must wait before trying again."""
+    status = status_pb2.Status(code=code.value[0], message=message)
+    status.details.add().Pack(
+        error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
+    )
+    if retry_after_seconds is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(retry_after_seconds)
+        status.details.add().Pack(retry)
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
@@ -167,10 +174,13 @@ async def _abort_with(
     code = status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
         log.error("grpc.domain_error_unmapped", method=method, code=exc.code)
+    retry_after = getattr(exc, "retry_after_seconds", None)
     await context.abort(
         code,
         exc.message,
-        trailing_metadata=rich_status_metadata(code, exc.message, exc.code),
+        trailing_metadata=rich_status_metadata(
+            code, exc.message, exc.code, retry_after
+        ),
     )
 
 

@@ -1,8 +1,8 @@
 """Repairing what reconciliation found: targeted syncs of the ids concerned.
 
-A targeted sync fetches each named record again: one the raw table lacks is
+A targeted sync fetches each named record again. One the raw table lacks is
 written, a stale one is rewritten, and one the source no longer has is marked
-deleted, and a record missing only from the CRM mirror gets its mirror row
+deleted. A record missing only from the CRM mirror gets its mirror row
 rebuilt. A deal waiting for its company is repaired by fetching the company,
 and a Chatwoot message by fetching its conversation. Chatwoot contacts have
 no targeted sync, and some are known only as the sender of a conversation, so

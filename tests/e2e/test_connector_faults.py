@@ -50,7 +50,7 @@ def stack(
         "CONNECTORS_ERROR_MAX_ATTEMPTS": "50",
         "CONNECTORS_ERROR_RETRY_INTERVAL_SECONDS": "0.5",
         # A finished sync makes reconciliation list every source id. These
-        # tests count the requests of syncs alone, so nothing answers there.
+        # tests count the requests of syncs alone, so nothing listens there.
         "CONNECTORS_RECONCILE_ADDRESS": "127.0.0.1:9",
     }
     running = launch_stack(postgres_dsn, tmp_path_factory, fakes, env)

@@ -1,8 +1,8 @@
 """GET /metrics shows the runbook's monitoring figures exactly.
 
 The scenario is written straight into the services' tables: ten chunks of
-which three failed, two connector errors of which one is a dead letter, four
-search queries of which one failed, and a reconciliation of Attio deals that
+which three failed, two connector errors of which one is a dead letter, and
+four search queries of which one failed. A reconciliation of Attio deals
 found 90 of 100 current, 6 missing in raw, 4 missing in the mirror and one
 duplicate.
 """

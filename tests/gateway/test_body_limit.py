@@ -1,4 +1,4 @@
-"""The request body limit holds whether or not the client sends a length."""
+"""The request body limit applies whether or not the client sends a length."""
 
 from collections.abc import AsyncIterator
 
