@@ -5,10 +5,11 @@ and any of them may contain NUL characters, which Postgres `text` and `jsonb`
 columns reject. The functions here turn all of these into plain text.
 """
 
-import json
 import re
 from html.parser import HTMLParser
 from typing import Any, TypeVar, cast
+
+from services.common import jsontext
 
 JsonT = TypeVar("JsonT")
 
@@ -47,7 +48,7 @@ def strip_nul_json(value: JsonT) -> tuple[JsonT, int]:
     try:
         # The C encoder writes NUL as \u0000; most records have none and are
         # returned as they are, without a walk through every string.
-        if "\\u0000" not in json.dumps(value):
+        if "\\u0000" not in jsontext.dumps(value):
             return value, 0
     except (TypeError, ValueError):
         pass

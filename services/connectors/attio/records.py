@@ -4,12 +4,11 @@ Every attribute of an Attio record is an array of value entries; an entry
 whose `active_until` is set is history, not the current value.
 """
 
-import hashlib
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from services.common import jsontext
 from services.common.text import strip_nul_json
 from services.connectors.passes import InvalidRecord
 
@@ -56,10 +55,8 @@ def _base(record: JsonObject) -> tuple[JsonObject, dict[str, Any]]:
     return record, {
         "external_id": key,
         "source_created_at": created,
-        "content_hash": hashlib.sha256(
-            json.dumps(record["values"], sort_keys=True).encode()
-        ).hexdigest(),
-        "raw": json.dumps(record),
+        "content_hash": jsontext.digest(record["values"]),
+        "raw": jsontext.dumps(record),
     }
 
 

@@ -25,6 +25,7 @@ JsonObject = dict[str, Any]
 DEAL_SOURCE_TYPE = "attio_deal"
 # Pages that change at least this many records refresh planner statistics.
 BULK_ROWS = 200
+MIRROR_TABLES = ("connectors.crm_accounts", "connectors.crm_opportunities")
 
 _COMMON = {
     "external_id": "text",
@@ -107,10 +108,8 @@ class ObjectEntity:
         self, conn: Connection, items: list[Item], seen_pass: str | None
     ) -> dict[str, int]:
         rows = [row for _, row in items]
-        written = await self._table.upsert(conn, self._project_id, rows)
+        written = await self._table.upsert(conn, self._project_id, rows, seen_pass)
         ids = [row["external_id"] for row in rows]
-        if seen_pass:
-            await self._table.mark_seen(conn, self._project_id, ids, seen_pass)
         # A pass brings the mirror up to date for what changed. Fetching named
         # records (a targeted sync, a repair) also rebuilds their mirror rows
         # when the record itself is unchanged, because that is why they are
@@ -141,11 +140,7 @@ async def after_write(
     if not changed:
         return {}
     if len(changed) >= BULK_ROWS:
-        # Planner statistics of tables that a first sync fills page by page
-        # lag far behind; stale ones turn the mirror joins into full scans.
-        await conn.execute(
-            "ANALYZE connectors.crm_accounts, connectors.crm_opportunities"
-        )
+        await refresh_statistics(conn)
     mirrored = 0
     if object_slug == "companies":
         mirrored += await crm.mirror_accounts(conn, project_id, changed)
@@ -171,6 +166,24 @@ async def after_write(
         "mirror_rows_written": mirrored,
         **await render_deals(conn, project_id, deal_ids),
     }
+
+
+async def refresh_statistics(conn: Connection) -> None:
+    """Analyze the mirror tables that have more than doubled since last analyzed.
+
+    A first sync fills them page by page, much faster than autovacuum
+    analyzes them, and statistics of a nearly empty table turn the mirror
+    joins into full scans. Analyzing on doubling keeps the estimates within a
+    factor of two at a logarithmic number of analyzes.
+    """
+    grown = await conn.fetch(
+        "SELECT c.oid::regclass::text AS name FROM pg_class c"
+        " WHERE c.oid = ANY($1::regclass[]) AND pg_relation_size(c.oid)"
+        " > 2 * greatest(c.relpages, 1) * current_setting('block_size')::bigint",
+        list(MIRROR_TABLES),
+    )
+    if grown:
+        await conn.execute(f"ANALYZE {', '.join(row['name'] for row in grown)}")
 
 
 async def render_deals(

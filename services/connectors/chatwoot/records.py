@@ -1,11 +1,10 @@
 """Chatwoot API objects turned into raw-table rows and normalised documents."""
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.common import jsontext
 from services.common.text import clean_message_text, strip_nul_json
 
 JsonObject = dict[str, Any]
@@ -36,7 +35,7 @@ def timestamp(value: Any) -> datetime | None:
 
 
 def contact_hash(contact: JsonObject) -> str:
-    return hashlib.sha256(json.dumps(contact, sort_keys=True).encode()).hexdigest()
+    return jsontext.digest(contact)
 
 
 def message_role(message: JsonObject) -> str:
@@ -65,7 +64,7 @@ def document_hash(conversation: JsonObject, messages: list[JsonObject]) -> str:
             for m in messages
         ],
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return jsontext.digest(parts)
 
 
 def document_title(conversation: JsonObject) -> str:

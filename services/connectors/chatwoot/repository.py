@@ -1,12 +1,12 @@
 """SQL for the raw Chatwoot tables and the documents built from them."""
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from services.common import jsontext
 from services.common.database import Connection
 from services.connectors.chatwoot import records
 from services.connectors.repository import allocate_sequences
@@ -38,7 +38,7 @@ async def upsert_contacts(
                 contact.get("identifier"),
                 records.timestamp(contact.get("created_at")),
                 records.contact_hash(contact),
-                json.dumps(contact),
+                jsontext.dumps(contact),
             )
         )
     written = await conn.fetch(
@@ -162,7 +162,7 @@ async def _upsert_conversation(
         float(conversation.get("updated_at") or 0),
         new_hash,
         sequence,
-        json.dumps(conversation),
+        jsontext.dumps(conversation),
     )
 
 
@@ -189,7 +189,7 @@ async def _upsert_messages(
             str((m.get("sender") or {}).get("id", "")) or None,
             records.sender_name(m) or None,
             records.timestamp(m.get("created_at")),
-            json.dumps(m),
+            jsontext.dumps(m),
         )
         for m in messages
     ]

@@ -1,10 +1,9 @@
 """Linear issue and cycle nodes as raw rows and search documents."""
 
-import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
+from services.common import jsontext
 from services.common.text import strip_markdown, strip_nul_json
 from services.connectors.documents import SourceDocument, section
 from services.connectors.passes import InvalidRecord
@@ -20,7 +19,7 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def content_hash(node: JsonObject) -> str:
-    return hashlib.sha256(json.dumps(node, sort_keys=True).encode()).hexdigest()
+    return jsontext.digest(node)
 
 
 def is_hidden(node: JsonObject) -> bool:
@@ -64,7 +63,7 @@ def issue_row(node: JsonObject) -> dict[str, Any]:
         "archived_at": parse_time(node.get("archivedAt")),
         "trashed": bool(node.get("trashed")),
         "content_hash": content_hash(node),
-        "raw": json.dumps(node),
+        "raw": jsontext.dumps(node),
     }
 
 
@@ -83,7 +82,7 @@ def cycle_row(node: JsonObject) -> dict[str, Any]:
         "source_updated_at": parse_time(node["updatedAt"]),
         "archived_at": parse_time(node.get("archivedAt")),
         "content_hash": content_hash(node),
-        "raw": json.dumps(node),
+        "raw": jsontext.dumps(node),
     }
 
 

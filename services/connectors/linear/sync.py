@@ -98,11 +98,7 @@ class IssuesEntity:
     ) -> dict[str, int]:
         nodes = [node for node, _ in items]
         rows = [row for _, row in items]
-        written = set(await ISSUES.upsert(conn, self._project_id, rows))
-        if seen_pass:
-            await ISSUES.mark_seen(
-                conn, self._project_id, [r["external_id"] for r in rows], seen_pass
-            )
+        written = set(await ISSUES.upsert(conn, self._project_id, rows, seen_pass))
         changed = [n for n in nodes if str(n["id"]) in written]
         hidden = [str(n["id"]) for n in changed if records.is_hidden(n)]
         visible = [
@@ -158,11 +154,7 @@ class CyclesEntity:
         self, conn: Connection, items: list[Item], seen_pass: str | None
     ) -> dict[str, int]:
         rows = [row for _, row in items]
-        written = await CYCLES.upsert(conn, self._project_id, rows)
-        if seen_pass:
-            await CYCLES.mark_seen(
-                conn, self._project_id, [r["external_id"] for r in rows], seen_pass
-            )
+        written = await CYCLES.upsert(conn, self._project_id, rows, seen_pass)
         return {"cycles_seen": len(rows), "cycles_written": len(written)}
 
     async def delete_unseen(self, conn: Connection, seen_pass: str) -> int:
