@@ -1,9 +1,12 @@
 """Page-by-page passes over one entity of a source, resumable after a crash.
 
-A pass walks an entity from a start position to its last page. Each page is
-written in one transaction together with the position of the next page, so a
-crash resumes the pass where it stopped and the idempotent upserts absorb the
-page that was in flight. When the last page is written, the pass start time
+A pass walks an entity from a start position to its last page. Pages are
+written in batches of at least WRITE_BATCH_RECORDS records (a page larger
+than that alone), each batch in one transaction together with the position
+of the page after it, so a crash resumes the pass where it stopped and the
+idempotent upserts absorb the batch that was in flight. Small API pages
+(Linear serves 50 issues) would otherwise pay a transaction and its fixed
+statements for every few records. When the last page is written, the pass start time
 becomes the entity's watermark. The next incremental pass requests records
 changed since that watermark less an overlap, so records sharing a boundary
 timestamp or changing during the walk are read again rather than skipped.
@@ -38,6 +41,8 @@ JsonObject = dict[str, Any]
 # A source record and the raw-table row built from it.
 Item = tuple[JsonObject, dict[str, Any]]
 Progress = Callable[[dict[str, int]], Awaitable[None]]
+# Records written per transaction when the source's pages are smaller.
+WRITE_BATCH_RECORDS = 500
 
 
 @dataclass(frozen=True)
@@ -213,18 +218,41 @@ async def run_pass(ctx: SyncContext, entity: Entity, *, full: bool) -> None:
             "position": entity.first_position(since),
         }
     position: dict[str, Any] | None = current["position"]
+    batch: list[JsonObject] = []
     while position is not None:
-        page = await _fetch(ctx, entity, position)
+        try:
+            page = await _fetch(ctx, entity, position)
+        except (PassFailed, SourceError):
+            # The pages read before the failed one are kept, and the pass
+            # resumes at the failed page.
+            if batch:
+                await _write_batch(ctx, entity, batch, current, state, position)
+            raise
+        batch += page.records
         position = page.next_position
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            seen = current["id"] if current["full"] else None
-            await write_records(ctx, conn, entity, page.records, seen)
-            if position is None:
-                await _finish(ctx, conn, entity, current, state)
-            else:
-                current["position"] = position
-                await save_state(conn, ctx, entity.name, {**state, "pass": current})
-        await ctx.report()
+        if position is None or len(batch) >= WRITE_BATCH_RECORDS:
+            await _write_batch(ctx, entity, batch, current, state, position)
+            batch = []
+
+
+async def _write_batch(
+    ctx: SyncContext,
+    entity: Entity,
+    records: list[JsonObject],
+    current: dict[str, Any],
+    state: dict[str, Any],
+    position: dict[str, Any] | None,
+) -> None:
+    """Write records and the position after them, or finish the pass at the end."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        seen = current["id"] if current["full"] else None
+        await write_records(ctx, conn, entity, records, seen)
+        if position is None:
+            await _finish(ctx, conn, entity, current, state)
+        else:
+            current["position"] = position
+            await save_state(conn, ctx, entity.name, {**state, "pass": current})
+    await ctx.report()
 
 
 async def _fetch(ctx: SyncContext, entity: Entity, position: dict[str, Any]) -> Page:

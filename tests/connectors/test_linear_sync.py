@@ -14,8 +14,10 @@ from fakes.openai.server import serve_in_thread
 from services.connectors import failures, feed
 from services.connectors.errors import SourceAuthenticationFailed
 from services.connectors.http import SourceHttp
+from services.connectors.linear import sync as linear_sync
+from services.connectors.linear.client import LinearClient
 from services.connectors.linear.sync import IssuesEntity
-from services.connectors.passes import SyncIncomplete, write_records
+from services.connectors.passes import SyncIncomplete, run_pass, write_records
 from tests.connectors import harness
 from tests.connectors.conftest import PROJECT
 
@@ -154,6 +156,25 @@ async def test_rate_limit_sent_as_http_400_is_retried(
     assert len(await _rows(connectors_pool)) == 5
     assert http.rate_limited == 2
     assert ctx.counts["pages_failed"] == 0
+
+
+async def test_small_pages_are_written_together(
+    connectors_pool, store, fake, http
+) -> None:
+    _eng_team(store, 120)
+    written: list[int] = []
+
+    async def progress(counts: dict[str, int]) -> None:
+        written.append(counts["issues_seen"])
+
+    ctx = harness.context(connectors_pool, "linear")
+    ctx.progress = progress
+    issues = linear_sync.entities(LinearClient(http, fake[0]), PROJECT)[1]
+    await run_pass(ctx, issues, full=True)
+
+    # Three pages of 50 issues go in one transaction, reported once.
+    assert written == [120]
+    assert len(await _rows(connectors_pool)) == 120
 
 
 async def test_failed_page_keeps_the_cursor_and_retry_resumes(
