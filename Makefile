@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --frozen
 
-.PHONY: demo up test test-fast proto fmt lint typecheck check clean pgbouncer
+.PHONY: demo up test test-fast proto fmt lint typecheck check clean pgbouncer bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,6 +38,12 @@ pgbouncer:
 
 test-fast: .venv/.synced
 	$(RUN) pytest -p no:cacheprovider -m "not e2e"
+
+# Every benchmark in bench/, one after another, then the figures into
+# BENCHMARKS.md; `make bench BENCH="ingestion gateway"` runs only those.
+BENCH ?=
+bench: .venv/.synced
+	$(RUN) python -m bench.run $(BENCH)
 
 proto: .venv/.synced
 	$(RUN) python scripts/gen_protos.py
