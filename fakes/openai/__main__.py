@@ -1,4 +1,7 @@
-"""Command line: `python -m fakes.openai --port N --api-key K --dimension D`."""
+"""Command line: `python -m fakes.openai --port N --api-key K --dimension D`.
+
+Add `--vector-mode hash` for cheap vectors in load tests.
+"""
 
 import argparse
 from collections.abc import Sequence
@@ -7,6 +10,7 @@ import uvicorn
 
 from fakes.openai.app import create_app
 from fakes.openai.server import HOST
+from fakes.openai.vectors import VECTOR_MODES
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -27,8 +31,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=1536,
         help="vector length when a request does not set dimensions (default 1536)",
     )
+    parser.add_argument(
+        "--vector-mode",
+        choices=VECTOR_MODES,
+        default="words",
+        help=(
+            "how vectors are made: words (default) gives texts that share words"
+            " similar vectors; hash picks them by a hash of the text, which is"
+            " much cheaper, for load tests"
+        ),
+    )
     args = parser.parse_args(argv)
-    app = create_app(api_key=args.api_key, dimension=args.dimension)
+    app = create_app(
+        api_key=args.api_key, dimension=args.dimension, vector_mode=args.vector_mode
+    )
     uvicorn.run(app, host=HOST, port=args.port, log_level="info")
 
 

@@ -29,7 +29,12 @@ from fakes.openai.validation import (
     parse_chat_request,
     parse_embedding_request,
 )
-from fakes.openai.vectors import embed_text, estimate_tokens, shorten
+from fakes.openai.vectors import (
+    HashVectors,
+    WordVectors,
+    estimate_tokens,
+    make_vectors,
+)
 
 _EVIDENCE_LINE = re.compile(r"^\s*\[(\d+)\]\s*(\S.*)$", re.MULTILINE)
 MAX_ANSWER_CHARS = 300
@@ -63,14 +68,24 @@ class FakeState:
     api_key: str
     dimension: int
     faults: Faults
+    vectors: WordVectors | HashVectors
     stats: Stats = field(default_factory=Stats)
 
 
 def create_app(
-    *, api_key: str, dimension: int = 1536, faults: Faults | None = None
+    *,
+    api_key: str,
+    dimension: int = 1536,
+    faults: Faults | None = None,
+    vector_mode: str = "words",
 ) -> FastAPI:
-    """Build the fake API app for one API key and full vector dimension."""
-    state = FakeState(api_key, dimension, faults or Faults())
+    """Build the fake API app for one API key and full vector dimension.
+
+    `vector_mode` is one of vectors.VECTOR_MODES. "hash" makes embeddings
+    cheap for load tests, but texts that share words get unrelated vectors.
+    """
+    vectors = make_vectors(vector_mode, dimension)
+    state = FakeState(api_key, dimension, faults or Faults(), vectors)
     app = FastAPI(title="Fake OpenAI API")
     app.state.fake = state
 
@@ -193,9 +208,7 @@ def _embeddings_response(state: FakeState, body: Any) -> JSONResponse:
 
 def _encode(request: EmbeddingRequest, text: str, state: FakeState) -> Any:
     """Return a vector as floats, or as base64 of little-endian float32 bytes."""
-    vector = embed_text(text, state.dimension)
-    if request.dimensions is not None:
-        vector = shorten(vector, request.dimensions)
+    vector = state.vectors.vector(text, request.dimensions)
     if request.encoding_format == "base64":
         raw = np.asarray(vector, dtype="<f4").tobytes()
         return base64.b64encode(raw).decode("ascii")

@@ -3,7 +3,9 @@
 A text's vector is the normalised sum of one random unit vector per word,
 plus a smaller random vector seeded by the whole text. The same text always
 gets the same vector, texts that share words get similar vectors, and texts
-with no word in common are nearly orthogonal.
+with no word in common are nearly orthogonal. `HashVectors` is a cheaper
+stand-in for load tests that keeps only the first property (same text,
+same vector).
 """
 
 import hashlib
@@ -20,6 +22,12 @@ FloatArray = npt.NDArray[np.float64]
 TEXT_NOISE_WEIGHT = 0.3
 
 _WORD = re.compile(r"\w+")
+
+# Vector modes: "words" (the default) keeps texts that share words similar,
+# and "hash" costs one vector addition per text for load tests.
+VECTOR_MODES = ("words", "hash")
+HASH_TABLE_ROWS = 1024
+HASH_TABLE_SEED = 1536
 
 
 def estimate_tokens(text: str) -> int:
@@ -64,3 +72,53 @@ def shorten(vector: FloatArray, dimensions: int) -> FloatArray:
     """
     head = vector[:dimensions]
     return head / np.linalg.norm(head)
+
+
+class WordVectors:
+    """The default vectors: similar for texts that share words, slow to compute."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+
+    def vector(self, text: str, dimensions: int | None) -> FloatArray:
+        """Return the unit vector of `text`, cut to `dimensions` when it is set."""
+        vector = embed_text(text, self.dimension)
+        return vector if dimensions is None else shorten(vector, dimensions)
+
+
+class HashVectors:
+    """Cheap vectors for load tests, chosen by a hash of the text alone.
+
+    A text's vector is the normalised sum of two rows of a fixed table of
+    random unit vectors, picked by its BLAKE2b hash. The same text always gets
+    the same vector, and distinct texts almost always get distinct ones, but
+    texts that share words are no more similar than any other two.
+    """
+
+    def __init__(self, dimension: int, rows: int = HASH_TABLE_ROWS) -> None:
+        self.dimension = dimension
+        table = np.random.default_rng(HASH_TABLE_SEED).standard_normal(
+            (rows, dimension)
+        )
+        self._table = table.astype(np.float32)
+
+    def vector(self, text: str, dimensions: int | None) -> FloatArray:
+        """Return the unit vector of `text`, cut to `dimensions` when it is set."""
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+        rows = len(self._table)
+        first = int.from_bytes(digest[:4]) % rows
+        second = int.from_bytes(digest[4:]) % rows
+        length = self.dimension if dimensions is None else dimensions
+        total = self._table[first, :length] + self._table[second, :length]
+        return np.asarray(total / np.linalg.norm(total), dtype=np.float64)
+
+
+def make_vectors(mode: str, dimension: int) -> WordVectors | HashVectors:
+    """Build the vector source of a mode in VECTOR_MODES."""
+    if mode == "words":
+        return WordVectors(dimension)
+    if mode == "hash":
+        return HashVectors(dimension)
+    raise ValueError(
+        f"unknown vector mode {mode!r}, expected one of: {', '.join(VECTOR_MODES)}"
+    )

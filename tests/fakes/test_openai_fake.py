@@ -350,3 +350,85 @@ def test_command_line_serves_requested_dimension() -> None:
         process.wait(timeout=10)
 
     assert len(response.data[0].embedding) == 8
+
+
+@pytest.fixture
+async def hash_client() -> AsyncIterator[AsyncOpenAI]:
+    app = create_app(api_key=API_KEY, dimension=DIMENSION, vector_mode="hash")
+    with serve_in_thread(app) as url:
+        client = AsyncOpenAI(api_key=API_KEY, base_url=f"{url}/v1", max_retries=0)
+        yield client
+        await client.close()
+
+
+class TestHashVectorMode:
+    async def test_same_text_gives_same_vector(self, hash_client: AsyncOpenAI) -> None:
+        first = await embed(hash_client, ["Клиент просит возврат", "ENG-12"])
+        second = await embed(hash_client, ["Клиент просит возврат"])
+
+        assert np.array_equal(first[0], second[0])
+        assert not np.array_equal(first[0], first[1])
+
+    async def test_returns_unit_vectors(self, hash_client: AsyncOpenAI) -> None:
+        vectors = await embed(hash_client, ["первый", "second", "third"])
+
+        for vector in vectors:
+            assert len(vector) == DIMENSION
+            assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+    async def test_float_matches_base64(self, hash_client: AsyncOpenAI) -> None:
+        default = await embed(hash_client, ["счёт оплачен"])
+        as_float = await hash_client.embeddings.create(
+            model="text-embedding-3-small",
+            input=["счёт оплачен"],
+            encoding_format="float",
+        )
+
+        assert np.array_equal(default[0], as_float.data[0].embedding)
+
+    async def test_dimensions_shortens_vector(self, hash_client: AsyncOpenAI) -> None:
+        response = await hash_client.embeddings.create(
+            model="text-embedding-3-small", input="ENG-12", dimensions=16
+        )
+
+        vector = response.data[0].embedding
+        assert len(vector) == 16
+        assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+    async def test_validation_unchanged(self, hash_client: AsyncOpenAI) -> None:
+        with pytest.raises(openai.BadRequestError) as empty:
+            await embed(hash_client, ["Клиент просит возврат", ""])
+        with pytest.raises(openai.BadRequestError) as too_long:
+            await hash_client.embeddings.create(
+                model="text-embedding-3-small", input="x", dimensions=DIMENSION + 1
+            )
+
+        assert empty.value.body["param"] == "input"  # type: ignore[index]
+        assert too_long.value.body["param"] == "dimensions"  # type: ignore[index]
+
+
+def test_unknown_vector_mode_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown vector mode 'fast'"):
+        create_app(api_key=API_KEY, vector_mode="fast")
+
+
+def test_command_line_serves_hash_mode() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "fakes.openai", "--port", str(port)]
+    command += ["--api-key", "cli-key", "--dimension", "8", "--vector-mode", "hash"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_server(f"http://127.0.0.1:{port}", process)
+        with openai.OpenAI(
+            api_key="cli-key", base_url=f"http://127.0.0.1:{port}/v1"
+        ) as client:
+            response = client.embeddings.create(
+                model="text-embedding-3-small", input="hello"
+            )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert len(response.data[0].embedding) == 8
