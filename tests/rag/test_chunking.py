@@ -389,3 +389,110 @@ def test_tokenizers_match_protocol() -> None:
     tokenizers: list[Tokenizer] = [Utf8ByteBound(), E5Tokenizer()]
 
     assert all(tokenizer.count("abc") > 0 for tokenizer in tokenizers)
+
+
+class CountingTokenizer:
+    """Wraps a tokenizer and counts the calls to `count`."""
+
+    def __init__(self, inner: Tokenizer) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def count(self, text: str) -> int:
+        self.calls += 1
+        return self.inner.count(text)
+
+
+class WordSquareTokenizer:
+    """Counts words plus a term that grows with the square of the word count.
+
+    Joined texts count more than their parts suggest, so the chunker's estimate
+    from the parts is too low and it has to shrink its runs.
+    """
+
+    def count(self, text: str) -> int:
+        words = len(text.split())
+        return 2 + words + words * words // 40
+
+
+class SharedPrefixTokenizer:
+    """Counts words, but a run of lines that start alike counts less.
+
+    Joined texts count fewer tokens than their parts suggest, so the chunker's
+    estimate is too high.
+    """
+
+    def count(self, text: str) -> int:
+        lines = text.split("\n")
+        repeats = sum(1 for line in lines[1:] if line.startswith("Customer"))
+        return 2 + len(text.split()) - repeats
+
+
+class TestTokenizerCalls:
+    """The chunker counts each text once and estimates joined texts from parts."""
+
+    # Recounting every candidate chunk costs 30 to 36 calls per chunk on these
+    # documents, and counting each text once costs 10 to 13.
+    MAX_CALLS_PER_CHUNK = 16
+
+    @pytest.mark.parametrize(
+        "document",
+        [
+            conversation(ENGLISH_WORDS, 21, messages=120),
+            make_document(
+                [
+                    section(
+                        make_sentences(RUSSIAN_WORDS, 400, seed=22),
+                        "description",
+                        "author",
+                        "Ivan",
+                    )
+                ],
+                title="ENG-7",
+            ),
+        ],
+        ids=["conversation", "long-description"],
+    )
+    def test_calls_per_chunk_bounded(
+        self, e5: E5Tokenizer, document: SourceDocument
+    ) -> None:
+        tokenizer = CountingTokenizer(e5)
+
+        chunks = split_into_chunks(
+            document, tokenizer, max_tokens=160, overlap_tokens=32
+        )
+
+        assert len(chunks) > 50
+        assert tokenizer.calls <= self.MAX_CALLS_PER_CHUNK * len(chunks)
+
+    @pytest.mark.parametrize(
+        "tokenizer",
+        [WordSquareTokenizer(), SharedPrefixTokenizer()],
+        ids=["estimate-low", "estimate-high"],
+    )
+    def test_wrong_estimates_keep_limits(self, tokenizer: Tokenizer) -> None:
+        document = conversation(ENGLISH_WORDS, 23, messages=40)
+
+        chunks = split_into_chunks(
+            document, tokenizer, max_tokens=60, overlap_tokens=12
+        )
+
+        assert len(chunks) > 5
+        for chunk in chunks:
+            assert tokenizer.count(chunk.text) <= 60
+            assert chunk.token_count == tokenizer.count(chunk.text)
+        expected = " ".join(expected_lines(document)).split()
+        assert words_without_overlap(chunks) == expected
+
+    def test_wrong_estimates_keep_overlap_limit(self) -> None:
+        tokenizer = WordSquareTokenizer()
+        document = conversation(ENGLISH_WORDS, 24, messages=40)
+
+        chunks = split_into_chunks(
+            document, tokenizer, max_tokens=60, overlap_tokens=12
+        )
+
+        for previous, current in zip(chunks, chunks[1:], strict=False):
+            prefix = overlap_prefix(previous, current)
+            assert prefix
+            assert tokenizer.count(prefix) <= 12
