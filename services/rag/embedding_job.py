@@ -6,6 +6,7 @@ fails only that chunk. A chunk that has been tried `max_attempts` times is
 marked `failed` with the reason instead of being retried forever.
 """
 
+import asyncio
 import os
 import socket
 import time
@@ -32,6 +33,10 @@ class EmbeddingPolicy:
     max_attempts: int
     retry_seconds: float
     claim_stale_seconds: float
+    # Batches in flight at once: while one batch waits for the provider,
+    # others are claimed or stored. Each needs a pool connection only while
+    # it claims or stores.
+    concurrency: int = 1
 
 
 @dataclass
@@ -44,6 +49,28 @@ class EmbeddingCounts:
     remaining_pending: int = 0
     duration_ms: float = 0.0
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _RunState:
+    """State shared by the workers of one run: the chunk budget and the stop flag."""
+
+    project_id: str
+    # Maximum number of chunks this run claims; 0 or less means no limit.
+    max_chunks: int
+    claimed: int = 0
+    stopped: bool = False
+
+    def reserve(self, batch_size: int) -> int:
+        """Reserve up to batch_size chunks of the budget; return how many."""
+        size = batch_size
+        if self.max_chunks > 0:
+            size = max(0, min(size, self.max_chunks - self.claimed))
+        self.claimed += size
+        return size
+
+    def release(self, unused: int) -> None:
+        self.claimed -= unused
 
 
 class EmbeddingJob:
@@ -60,17 +87,18 @@ class EmbeddingJob:
     async def run(self, project_id: str, max_chunks: int = 0) -> EmbeddingCounts:
         """Embed pending chunks until none is due or max_chunks is reached.
 
-        A provider outage ends the run early, and the counts record what was done.
+        Concurrency: `policy.concurrency` workers each claim, embed and store
+        their own batches, and claims never overlap. A provider outage stops
+        every worker after its current batch, and the counts record what was
+        done.
         """
         started = time.perf_counter()
         counts = EmbeddingCounts()
-        while max_chunks <= 0 or counts.embedded + counts.failed < max_chunks:
-            batch = await self._claim(project_id, max_chunks, counts)
-            if not batch:
-                break
-            counts.batches += 1
-            if not await self._embed_batch(batch, counts):
-                break
+        run = _RunState(project_id, max_chunks)
+        workers = max(1, self._policy.concurrency)
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(self._work(run, counts))
         async with self._pool.acquire() as conn:
             counts.remaining_pending = await repository.count_pending(conn, project_id)
         counts.duration_ms = (time.perf_counter() - started) * 1000
@@ -86,20 +114,30 @@ class EmbeddingJob:
         )
         return counts
 
-    async def _claim(
-        self, project_id: str, max_chunks: int, counts: EmbeddingCounts
-    ) -> list[repository.ClaimedChunk]:
-        size = self._policy.batch_size
-        if max_chunks > 0:
-            size = min(size, max_chunks - counts.embedded - counts.failed)
+    async def _work(self, run: _RunState, counts: EmbeddingCounts) -> None:
+        """Claim and embed batches until none is due, the budget ends or a stop."""
+        while not run.stopped:
+            batch = await self._claim(run)
+            if not batch:
+                return
+            counts.batches += 1
+            if not await self._embed_batch(batch, counts):
+                run.stopped = True
+
+    async def _claim(self, run: _RunState) -> list[repository.ClaimedChunk]:
+        size = run.reserve(self._policy.batch_size)
+        if size == 0:
+            return []
         async with self._pool.acquire() as conn:
-            return await repository.claim_pending(
+            batch = await repository.claim_pending(
                 conn,
-                project_id,
+                run.project_id,
                 limit=size,
                 worker=self._worker,
                 stale_after_seconds=self._policy.claim_stale_seconds,
             )
+        run.release(size - len(batch))
+        return batch
 
     async def _embed_batch(
         self, batch: list[repository.ClaimedChunk], counts: EmbeddingCounts

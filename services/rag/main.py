@@ -85,6 +85,7 @@ def build_servicer(
         max_attempts=settings.embedding_max_attempts,
         retry_seconds=settings.embedding_retry_seconds,
         claim_stale_seconds=settings.embedding_claim_stale_seconds,
+        concurrency=settings.embedding_concurrency,
     )
     search = HybridSearch(
         pool,

@@ -7,8 +7,10 @@ from datetime import datetime
 
 import asyncpg
 import numpy as np
+from pgvector import Vector
 
 from services.common.database import Connection
+from services.rag import bm25
 from services.rag.chunking import Chunk
 
 EMBEDDING_STATUSES = ("pending", "processing", "ready", "failed", "skipped")
@@ -110,6 +112,7 @@ async def replace_chunks(
     same as before; a changed text goes back to `pending` without its vector.
     """
     project = uuid.UUID(project_id)
+    before = await bm25.document_terms(conn, project, source_type, external_id)
     rows = await conn.fetch(
         "INSERT INTO rag.rag_chunks AS c (project_id, source_type, external_id,"
         " chunk_index,"
@@ -143,6 +146,9 @@ async def replace_chunks(
         external_id,
         len(chunks),
     )
+    if rows or deleted:
+        after = await bm25.document_terms(conn, project, source_type, external_id)
+        await bm25.record_change(conn, project, before, after)
     created = sum(1 for row in rows if row["inserted"])
     changed = len(rows) - created
     return ChunkWriteResult(created, changed, len(chunks) - len(rows), int(deleted))
@@ -189,19 +195,30 @@ async def store_embeddings(
     dimension: int,
     worker: str,
 ) -> int:
-    """Store vectors for claimed chunks and mark them ready; return rows written."""
-    await conn.executemany(
-        "UPDATE rag.rag_chunks SET embedding = $2, embedding_model = $3, embedding_dim"
-        " = $4,"
-        " embedding_status = 'ready', last_error = NULL, embedded_at = now(),"
-        " updated_at = now()"
-        " WHERE id = $1 AND claimed_by = $5 AND embedding_status = 'processing'",
-        [
-            (chunk_id, np.asarray(vector, dtype=np.float32), model, dimension, worker)
-            for chunk_id, vector in zip(chunk_ids, vectors, strict=True)
-        ],
+    """Store vectors for claimed chunks and mark them ready; return rows written.
+
+    One UPDATE joins the whole batch from arrays, so a batch costs one round
+    trip and one statement instead of one per chunk. A chunk that this worker
+    no longer holds (its claim was taken over) is left alone and not counted.
+    """
+    if len(chunk_ids) != len(vectors):
+        raise ValueError(f"got {len(chunk_ids)} chunk ids but {len(vectors)} vectors")
+    # asyncpg reads a list of lists as a two-dimensional array, so each vector
+    # is wrapped in pgvector's Vector to make a one-dimensional vector[].
+    status = await conn.execute(
+        "UPDATE rag.rag_chunks AS c SET embedding = v.embedding,"
+        " embedding_model = $3, embedding_dim = $4, embedding_status = 'ready',"
+        " last_error = NULL, embedded_at = now(), updated_at = now()"
+        " FROM unnest($1::uuid[], $2::vector[]) AS v(id, embedding)"
+        " WHERE c.id = v.id AND c.claimed_by = $5"
+        " AND c.embedding_status = 'processing'",
+        list(chunk_ids),
+        [Vector(np.asarray(vector, dtype=np.float32)) for vector in vectors],
+        model,
+        dimension,
+        worker,
     )
-    return len(chunk_ids)
+    return int(status.split()[-1])
 
 
 async def mark_chunks(
@@ -307,28 +324,43 @@ async def fulltext_search(
     limit: int,
     source_types: Sequence[str],
 ) -> list[ChunkHit]:
-    """Return chunks matching any stemmed word of the question, best cover first.
+    """Return chunks holding words of the question, best BM25 score first.
 
-    The question is parsed with the same 'russian' configuration and ё folding
-    as the stored tsvector. Its terms are OR-ed so a natural question matches
-    text holding only some of its words; ts_rank_cd ranks more and closer
-    matches higher.
+    The question's words are the lexemes of the same 'russian' configuration
+    and ё folding as the stored tsvector, so no character of the question acts
+    as a query operator. Candidates hold at least one of its rarest words
+    (see services/rag/bm25.py), and every word of the question adds to the
+    score. A chunk's length is its token_count.
     """
+    project = uuid.UUID(project_id)
+    terms = await bm25.query_terms(conn, project, question)
+    if not terms.match:
+        return []
     rows = await conn.fetch(
-        "WITH q AS (SELECT nullif(replace(websearch_to_tsquery('russian',"
-        " translate($2, 'ёЁ', 'еЕ'))::text, ' & ', ' | '), '')::tsquery AS query)"
+        "WITH terms AS (SELECT * FROM unnest($3::text[], $4::float8[])"
+        " AS t(lexeme, idf)),"
+        " candidates AS (SELECT c.id, c.token_count, c.search_tsv"
+        " FROM rag.rag_chunks c WHERE c.project_id = $1"
+        " AND c.search_tsv @@ $2::tsquery"
+        " AND (cardinality($5::text[]) = 0 OR c.source_type = ANY($5::text[]))),"
+        " scored AS (SELECT c.id, sum(terms.idf * w.tf * ($7 + 1) / (w.tf + $7"
+        " * (1 - $8 + $8 * c.token_count / $6))) AS rank"
+        " FROM candidates c CROSS JOIN LATERAL (SELECT u.lexeme,"
+        " coalesce(cardinality(u.positions), 1) AS tf"
+        " FROM unnest(c.search_tsv) AS u) AS w JOIN terms USING (lexeme)"
+        " GROUP BY c.id ORDER BY rank DESC, c.id LIMIT $9)"
         " SELECT c.id, c.source_type, c.external_id, c.chunk_index, c.text, d.title,"
-        " d.url,"
-        " ts_rank_cd(c.search_tsv, q.query) AS rank"
-        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id,"
-        " source_type,"
-        " external_id), q"
-        " WHERE q.query IS NOT NULL AND c.project_id = $1 AND c.search_tsv @@ q.query"
-        " AND (cardinality($3::text[]) = 0 OR c.source_type = ANY($3::text[]))"
-        " ORDER BY rank DESC, c.id LIMIT $4",
-        uuid.UUID(project_id),
-        question,
+        " d.url, s.rank FROM scored s JOIN rag.rag_chunks c ON c.id = s.id"
+        " JOIN rag.rag_documents d USING (project_id, source_type, external_id)"
+        " ORDER BY s.rank DESC, c.id",
+        project,
+        terms.match,
+        terms.lexemes,
+        terms.idf,
         list(source_types),
+        terms.mean_length,
+        bm25.K1,
+        bm25.B,
         limit,
     )
     return [_hit(row, float(row["rank"])) for row in rows]

@@ -2,10 +2,11 @@
 
 The two legs are fused with reciprocal rank fusion (score = sum of
 1 / (60 + rank) over the legs that found a chunk), which needs no
-calibration between cosine similarity and ts_rank. Hits are then grouped by
+calibration between cosine similarity and BM25. Hits are then grouped by
 source record so one long conversation cannot fill every evidence slot.
 """
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,28 +96,15 @@ class HybridSearch:
     async def search(self, project_id: str, request: SearchRequest) -> SearchResult:
         """Return the best source records for the question, best first."""
         started = time.perf_counter()
-        vector_hits: list[ChunkHit] = []
-        reason = ""
-        if request.mode in ("hybrid", "vector"):
-            try:
-                vector_hits = await self._vector_leg(project_id, request)
-            except EmbeddingProviderUnavailable as exc:
-                reason = exc.message
-                log.warning(
-                    "search.vector_unavailable",
-                    project_id=project_id,
-                    error=exc.message,
-                )
-        fulltext_hits: list[ChunkHit] = []
-        if request.mode in ("hybrid", "fulltext") or reason:
-            async with self._pool.acquire() as conn:
-                fulltext_hits = await repository.fulltext_search(
-                    conn,
-                    project_id,
-                    request.question,
-                    limit=self._candidates,
-                    source_types=request.source_types,
-                )
+        wants_vector = request.mode in ("hybrid", "vector")
+        wants_fulltext = request.mode in ("hybrid", "fulltext")
+        # The legs use separate connections and run at the same time.
+        (vector_hits, reason), fulltext_hits = await asyncio.gather(
+            self._vector_leg(project_id, request) if wants_vector else _no_vector(),
+            self._fulltext_leg(project_id, request) if wants_fulltext else _no_hits(),
+        )
+        if reason and not wants_fulltext:
+            fulltext_hits = await self._fulltext_leg(project_id, request)
         ranked = fuse({"vector": vector_hits, "fulltext": fulltext_hits})
         return SearchResult(
             sources=ranked[: request.limit],
@@ -130,10 +118,17 @@ class HybridSearch:
 
     async def _vector_leg(
         self, project_id: str, request: SearchRequest
-    ) -> list[ChunkHit]:
-        query_vector = await self._provider.embed_query(request.question)
+    ) -> tuple[list[ChunkHit], str]:
+        """Return the vector hits, or none and why the provider is unavailable."""
+        try:
+            query_vector = await self._provider.embed_query(request.question)
+        except EmbeddingProviderUnavailable as exc:
+            log.warning(
+                "search.vector_unavailable", project_id=project_id, error=exc.message
+            )
+            return [], exc.message
         async with self._pool.acquire() as conn, conn.transaction():
-            return await repository.vector_search(
+            hits = await repository.vector_search(
                 conn,
                 project_id,
                 query_vector,
@@ -143,6 +138,27 @@ class HybridSearch:
                 source_types=request.source_types,
                 ef_search=max(self._ef_search, self._candidates),
             )
+        return hits, ""
+
+    async def _fulltext_leg(
+        self, project_id: str, request: SearchRequest
+    ) -> list[ChunkHit]:
+        async with self._pool.acquire() as conn:
+            return await repository.fulltext_search(
+                conn,
+                project_id,
+                request.question,
+                limit=self._candidates,
+                source_types=request.source_types,
+            )
+
+
+async def _no_vector() -> tuple[list[ChunkHit], str]:
+    return [], ""
+
+
+async def _no_hits() -> list[ChunkHit]:
+    return []
 
 
 def fuse(legs: dict[str, Sequence[ChunkHit]]) -> list[RankedSource]:

@@ -28,6 +28,8 @@ class RagSettings(CommonSettings):
     feed_page_size: int = 200
 
     embedding_batch_size: int = 32
+    # Batches in flight at once in one embeddings run.
+    embedding_concurrency: int = 4
     embedding_max_attempts: int = 3
     embedding_retry_seconds: float = 30.0
     embedding_claim_stale_seconds: float = 600.0

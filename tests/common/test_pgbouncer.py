@@ -26,7 +26,7 @@ from fakes.linear import LinearStore, create_app, load_schema
 from fakes.openai.server import serve_in_thread
 from services.common.database import create_pool
 from services.common.migrations import apply_migrations
-from services.rag import repository
+from services.rag import bm25, repository
 from tests.connectors import harness
 from tests.connectors.conftest import CONNECTORS_MIGRATIONS
 from tests.connectors.conftest import PROJECT as CONNECTORS_PROJECT
@@ -127,6 +127,7 @@ async def _prepare(database_dsn: str) -> None:
                 vector / np.linalg.norm(vector),
                 DIM,
             )
+        await bm25.rebuild(conn, uuid.UUID(PROJECT))
     finally:
         await conn.close()
 

@@ -1,5 +1,6 @@
 """The embeddings job and degraded queries against the fake OpenAI API."""
 
+import asyncio
 from collections.abc import Iterator
 
 import asyncpg
@@ -9,7 +10,7 @@ from fakes.openai.app import Faults, create_app
 from fakes.openai.server import serve_in_thread
 from services.common.internal_auth import Principal
 from services.rag import repository
-from services.rag.chunking import Chunk
+from services.rag.chunking import Chunk, Utf8ByteBound
 from services.rag.embedding import OpenAIProvider
 from services.rag.embedding_job import EmbeddingJob, EmbeddingPolicy
 from services.rag.query import QueryService
@@ -171,3 +172,98 @@ async def test_question_with_nul_is_answered(rag_pool, provider) -> None:
     assert [item.external_id for item in outcome.evidence] == ["7"]
     assert run["status"] == "ok"
     assert run["question"] == "вернуть оплату"
+
+
+class _GatedProvider:
+    """Deterministic embedder that holds each call until `expected` are in flight."""
+
+    model = "gated"
+    dimension = 3
+    max_batch_size = 8
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._all_in_flight = asyncio.Event()
+
+    @property
+    def tokenizer(self):
+        return Utf8ByteBound()
+
+    async def embed_passages(self, texts):
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.in_flight >= self.expected:
+            self._all_in_flight.set()
+        try:
+            await asyncio.wait_for(self._all_in_flight.wait(), timeout=10)
+        except TimeoutError:
+            # Release the others too, so a job that never reaches the expected
+            # concurrency ends and the assertion reports it.
+            self._all_in_flight.set()
+        self.in_flight -= 1
+        return [[1.0, 0.0, 0.0] for _ in texts]
+
+    async def embed_query(self, text):
+        return [1.0, 0.0, 0.0]
+
+
+async def test_job_keeps_batches_in_flight_at_once(rag_pool) -> None:
+    await _add_document(rag_pool, [f"text {i}" for i in range(6)])
+    provider = _GatedProvider(expected=3)
+    policy = EmbeddingPolicy(
+        batch_size=2,
+        max_attempts=3,
+        retry_seconds=0,
+        claim_stale_seconds=600,
+        concurrency=3,
+    )
+
+    counts = await EmbeddingJob(rag_pool, provider, policy).run(PROJECT)
+
+    assert provider.max_in_flight == 3
+    assert counts.embedded == 6
+    assert counts.batches == 3
+
+
+async def test_concurrent_job_respects_max_chunks(rag_pool, provider) -> None:
+    await _add_document(rag_pool, [f"text {i}" for i in range(10)])
+    policy = EmbeddingPolicy(
+        batch_size=2,
+        max_attempts=3,
+        retry_seconds=0,
+        claim_stale_seconds=600,
+        concurrency=4,
+    )
+
+    counts = await EmbeddingJob(rag_pool, provider, policy).run(PROJECT, max_chunks=5)
+
+    assert counts.embedded == 5
+    assert counts.remaining_pending == 5
+
+
+async def test_store_embeddings_skips_chunks_of_other_worker(rag_pool) -> None:
+    await _add_document(rag_pool, ["first", "second"])
+    async with rag_pool.acquire() as conn:
+        mine = await repository.claim_pending(
+            conn, PROJECT, limit=1, worker="me", stale_after_seconds=600
+        )
+        theirs = await repository.claim_pending(
+            conn, PROJECT, limit=1, worker="other", stale_after_seconds=600
+        )
+        written = await repository.store_embeddings(
+            conn,
+            [mine[0].id, theirs[0].id],
+            [[0.1] * 1536, [0.2] * 1536],
+            model="m",
+            dimension=1536,
+            worker="me",
+        )
+        statuses = dict(
+            await conn.fetch("SELECT id, embedding_status FROM rag.rag_chunks")
+        )
+
+    assert written == 1
+    assert statuses[mine[0].id] == "ready"
+    assert statuses[theirs[0].id] == "processing"

@@ -5,7 +5,7 @@ import uuid
 import asyncpg
 import numpy as np
 
-from services.rag import repository
+from services.rag import bm25, repository
 from tests.rag.conftest import OTHER_PROJECT, PROJECT
 
 DIM = 384
@@ -46,6 +46,7 @@ async def _insert_chunks(
                 vector,
                 DIM,
             )
+        await bm25.rebuild(conn, uuid.UUID(project))
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -147,3 +148,28 @@ async def test_fulltext_matches_english_questions(rag_pool: asyncpg.Pool) -> Non
         )
 
     assert [hit.text for hit in hits] == [texts[0]]
+
+
+async def test_fulltext_ranks_rare_word_first(rag_pool: asyncpg.Pool) -> None:
+    # "order" is in four chunks and "refund" in one. Ranking without inverse
+    # document frequency puts the chunk that repeats "order" first.
+    texts = [
+        "order order order order",
+        "refund policy",
+        "order shipped",
+        "order delayed",
+        "order cancelled",
+    ]
+    vectors = _unit(np.ones((len(texts), DIM)))
+    await _insert_chunks(rag_pool, PROJECT, "chatwoot_conversation", texts, vectors)
+
+    async with rag_pool.acquire() as conn:
+        hits = await repository.fulltext_search(
+            conn, PROJECT, "order refund", limit=5, source_types=[]
+        )
+
+    assert hits[0].text == "refund policy"
+    assert len(hits) == len(texts)
+    assert [hit.score for hit in hits] == sorted(
+        (hit.score for hit in hits), reverse=True
+    )
