@@ -363,7 +363,7 @@ def build_section(repeats: list[Repeat], settings: RunSettings) -> Section:
         title="REST gateway: added latency and requests per second",
         command=f".venv/bin/python -m bench.gateway --repeat {settings.repeat}",
         setup=(
-            f"{os.cpu_count()} cores shared with other benchmarks. Stack as `make up`"
+            f"{os.cpu_count()} cores. Stack as `make up`"
             " starts it: embedded Postgres, auth, connectors, rag and reconcile"
             " services and the gateway (1 uvicorn worker, "
             f"{_http_stack()}) as separate processes on loopback. Latency:"

@@ -18,7 +18,15 @@ REPORT = REPO / "BENCHMARKS.md"
 START = "<!-- figures: start (written by bench/report.py) -->"
 END = "<!-- figures: end -->"
 # Sections in the order of the report; any others follow by name.
-ORDER = ("ingestion", "ingestion_http", "indexing", "retrieval", "gateway", "reconcile")
+ORDER = (
+    "ingestion",
+    "ingestion_http",
+    "indexing",
+    "retrieval_100k",
+    "retrieval_1000k",
+    "gateway",
+    "reconcile",
+)
 
 
 def machine() -> str:

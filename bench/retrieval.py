@@ -310,9 +310,8 @@ def _section(
         f" {settings.search_candidates}, hnsw.ef_search {settings.hnsw_ef_search},"
         f" iterative scan relaxed_order, pool size {arguments.pool_size}."
         f" Index: {times.hnsw_definition}. Postgres: {SERVER_SETTINGS},"
-        " maintenance_work_mem 3GB, 2 parallel maintenance workers, 2 cores"
-        " shared with other benchmarks. Recall sweep (mean recall@10): "
-        + "; ".join(sweep)
+        " maintenance_work_mem 3GB, 2 parallel maintenance workers."
+        " Recall sweep (mean recall@10): " + "; ".join(sweep)
     )
     command = (
         f".venv/bin/python -m bench.retrieval --chunks {chunks}"
