@@ -405,7 +405,7 @@ async def test_query_is_one_trace(
         [s for s in recorded if "<=>" in _statement(s)], "vector query database"
     )
     fulltext = _only(
-        [s for s in recorded if "websearch_to_tsquery" in _statement(s)],
+        [s for s in recorded if "search_tsv @@" in _statement(s)],
         "full-text query database",
     )
     assert vector.kind is SpanKind.CLIENT
