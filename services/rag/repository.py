@@ -294,19 +294,20 @@ async def vector_search(
     dim = int(dimension)
     await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
     await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+    # The documents are joined after the LIMIT: joined before it, the planner
+    # misjudged the join's size and walked every document of a mid-sized
+    # project with an exact sort instead of the HNSW index.
     rows = await conn.fetch(
-        "SELECT * FROM (SELECT c.id, c.source_type, c.external_id, c.chunk_index,"
-        " c.text,"
-        f" d.title, d.url, c.embedding::vector({dim}) <=> $2::vector({dim}) AS distance"
-        " FROM rag.rag_chunks c JOIN rag.rag_documents d USING (project_id,"
-        " source_type,"
-        " external_id)"
-        f" WHERE c.project_id = $1 AND c.embedding_dim = {dim} AND c.embedding_model ="
-        " $3"
-        " AND c.embedding_status = 'ready'"
+        "SELECT hits.*, d.title, d.url FROM (SELECT c.id, c.project_id,"
+        " c.source_type, c.external_id, c.chunk_index, c.text,"
+        f" c.embedding::vector({dim}) <=> $2::vector({dim}) AS distance"
+        " FROM rag.rag_chunks c"
+        f" WHERE c.project_id = $1 AND c.embedding_dim = {dim}"
+        " AND c.embedding_model = $3 AND c.embedding_status = 'ready'"
         " AND (cardinality($4::text[]) = 0 OR c.source_type = ANY($4::text[]))"
         f" ORDER BY c.embedding::vector({dim}) <=> $2::vector({dim}) LIMIT $5) hits"
-        " ORDER BY distance",
+        " JOIN rag.rag_documents d USING (project_id, source_type, external_id)"
+        " ORDER BY hits.distance",
         uuid.UUID(project_id),
         np.asarray(query_vector, dtype=np.float32),
         model,
