@@ -93,7 +93,7 @@ class FakeOpenAI:
     def __enter__(self) -> "FakeOpenAI":
         command = ["-m", "fakes.openai", "--port", str(self.port)]
         command += ["--api-key", self.api_key, "--dimension", str(OPENAI_DIMENSION)]
-        # Hash vectors cost the fake little, so it answers at once and the
+        # Hash vectors cost the fake little, so it responds at once and the
         # figures measure the product rather than the fake's vector model.
         command += ["--vector-mode", "hash"]
         self._group.start("openai-fake", command, {})

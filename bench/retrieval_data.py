@@ -3,7 +3,8 @@
 Vectors are clustered unit vectors (topics, subtopics and per-chunk noise), so
 a query's nearest neighbours are many near-equal candidates of one region and
 the approximate search has real work to do. Texts are sentences of the real
-support, dialogue and issue data under /work/shared/data/real, combined at
+support, dialogue and issue data in the shared data folder beside the
+repository, combined at
 random with a varying reference number, so the full-text leg meets natural
 word frequencies. Chunks are spread over ten projects of unequal size, so the
 project filter of each query matters.
@@ -28,7 +29,7 @@ from services.common.migrations import apply_migrations
 from services.rag import bm25
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = Path("/work/shared/data/real")
+REAL_DATA = REPO / ".." / "shared" / "data" / "real"
 RAG_MIGRATIONS = REPO / "services" / "rag" / "migrations"
 DIM = 384
 MODEL = "multilingual-e5-small"

@@ -27,11 +27,14 @@ B = 0.75
 # unless the single rarest word alone is in more.
 CANDIDATE_CHUNKS = 2000
 # The same text search configuration and ё folding as rag_chunks.search_tsv.
+# Each row also carries the project's totals, so one round trip reads all.
 QUESTION_LEXEMES = (
-    "SELECT DISTINCT t.lexeme, coalesce(s.chunks, 0) AS chunks"
+    "SELECT DISTINCT t.lexeme, coalesce(s.chunks, 0) AS chunks,"
+    " coalesce(c.chunks, 0) AS corpus_chunks, coalesce(c.tokens, 0) AS corpus_tokens"
     " FROM unnest(tsvector_to_array(to_tsvector('russian',"
     " translate($2, 'ёЁ', 'еЕ')))) AS t(lexeme)"
     " LEFT JOIN rag.term_stats s ON s.project_id = $1 AND s.lexeme = t.lexeme"
+    " LEFT JOIN rag.corpus_stats c ON c.project_id = $1"
 )
 
 
@@ -49,11 +52,8 @@ class QueryTerms:
 async def query_terms(conn: Connection, project: object, question: str) -> QueryTerms:
     """Return the question's words with their weights in the project."""
     rows = await conn.fetch(QUESTION_LEXEMES, project, question)
-    corpus = await conn.fetchrow(
-        "SELECT chunks, tokens FROM rag.corpus_stats WHERE project_id = $1", project
-    )
-    chunks = int(corpus["chunks"]) if corpus else 0
-    tokens = int(corpus["tokens"]) if corpus else 0
+    chunks = int(rows[0]["corpus_chunks"]) if rows else 0
+    tokens = int(rows[0]["corpus_tokens"]) if rows else 0
     found = sorted(
         ((row["lexeme"], int(row["chunks"])) for row in rows if row["chunks"] > 0),
         key=lambda item: (item[1], item[0]),

@@ -199,7 +199,7 @@ async def store_embeddings(
 
     One UPDATE joins the whole batch from arrays, so a batch costs one round
     trip and one statement instead of one per chunk. A chunk that this worker
-    no longer holds (its claim was taken over) is left alone and not counted.
+    no longer has claimed (its claim was taken over) is left alone and not counted.
     """
     if len(chunk_ids) != len(vectors):
         raise ValueError(f"got {len(chunk_ids)} chunk ids but {len(vectors)} vectors")

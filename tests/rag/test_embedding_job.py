@@ -175,7 +175,7 @@ async def test_question_with_nul_is_answered(rag_pool, provider) -> None:
 
 
 class _GatedProvider:
-    """Deterministic embedder that holds each call until `expected` are in flight."""
+    """Deterministic embedder that blocks each call until `expected` are in flight."""
 
     model = "gated"
     dimension = 3
