@@ -356,8 +356,11 @@ def setup_text(pending: int, local_chunks: int) -> str:
         " HNSW index rag_chunks_hnsw_1536 and 913-1,264 chunks/s with it"
         " dropped, at about 250-280 us of CPU per chunk in the job's own"
         " process either way, so inserting each vector into that index costs"
-        " about 3 ms of database time per chunk (under load) and bounds every"
-        " figure below. Each run reseeds the"
+        " about 3 ms of database time per chunk (under load) and bounded every"
+        " figure. Migration 005 replaced that index for text-embedding-3 vectors"
+        " with rag_chunks_hnsw_1536_prefix512, an HNSW index of the first 512"
+        " components as halfvec, which a search re-ranks by the full vector."
+        " Each run reseeds the"
         " chunks; settings are interleaved across repeats. Local model:"
         f" {local_chunks} chunks of up to {DEFAULT_MAX_TOKENS} tokens, batch 32."
     )

@@ -11,6 +11,8 @@ MAX_INPUTS_PER_REQUEST = 2048
 MAX_TOKENS_PER_INPUT = 8191
 MAX_TOKENS_PER_REQUEST = 300_000
 ENCODING_FORMATS = ("float", "base64")
+# OpenAI accepts `dimensions` only for text-embedding-3 and later models.
+FIXED_DIMENSION_MODELS = frozenset({"text-embedding-ada-002"})
 
 
 class ApiError(Exception):
@@ -144,9 +146,15 @@ def _check_token_limits(inputs: list[str]) -> list[int]:
     return counts
 
 
-def _parse_dimensions(value: Any, dimension: int) -> int | None:
+def _parse_dimensions(value: Any, dimension: int, model: str) -> int | None:
     if value is None:
         return None
+    if model in FIXED_DIMENSION_MODELS:
+        raise ApiError(
+            400,
+            f"This model does not support specifying dimensions: {model}.",
+            param="dimensions",
+        )
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(400, "'dimensions' must be an integer.", param="dimensions")
     if not 1 <= value <= dimension:
@@ -164,7 +172,7 @@ def parse_embedding_request(body: Any, dimension: int) -> EmbeddingRequest:
     model = _require_model(body)
     inputs = parse_inputs(body.get("input"))
     counts = _check_token_limits(inputs)
-    dimensions = _parse_dimensions(body.get("dimensions"), dimension)
+    dimensions = _parse_dimensions(body.get("dimensions"), dimension, model)
     encoding_format = body.get("encoding_format") or "float"
     if encoding_format not in ENCODING_FORMATS:
         raise ApiError(

@@ -45,6 +45,8 @@ OPENAI_DEFAULT_DIMENSIONS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
+# OpenAI accepts the `dimensions` request option only from text-embedding-3 on.
+OPENAI_FIXED_DIMENSION_MODELS = frozenset({"text-embedding-ada-002"})
 
 
 class EmbeddingProvider(Protocol):
@@ -277,6 +279,11 @@ class OpenAIProvider:
 
 def _expected_dimension(model: str, dimensions: int | None) -> int:
     if dimensions is not None:
+        if model in OPENAI_FIXED_DIMENSION_MODELS:
+            raise ValueError(
+                f"model {model} does not accept dimensions; leave it unset or use"
+                " a text-embedding-3 model"
+            )
         if dimensions < 1:
             raise ValueError(f"dimensions must be positive, got {dimensions}")
         return dimensions

@@ -173,6 +173,14 @@ class TestEmbeddingLimits:
                 model="text-embedding-3-small", input="x", dimensions=DIMENSION + 1
             )
 
+    async def test_dimensions_rejected_for_ada_002(self, client: AsyncOpenAI) -> None:
+        with pytest.raises(openai.BadRequestError, match="dimensions") as caught:
+            await client.embeddings.create(
+                model="text-embedding-ada-002", input="x", dimensions=16
+            )
+
+        assert caught.value.body["param"] == "dimensions"  # type: ignore[index]
+
 
 class TestAuthentication:
     async def test_wrong_key_gets_401(self, fake_url: str) -> None:

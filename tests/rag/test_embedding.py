@@ -296,6 +296,15 @@ class TestBuildProvider:
                 openai_dimensions=None,
             )
 
+    def test_ada_002_rejects_dimensions(self) -> None:
+        with pytest.raises(ValueError, match="text-embedding-ada-002"):
+            OpenAIProvider(
+                API_KEY,
+                "http://127.0.0.1:9/v1",
+                model="text-embedding-ada-002",
+                dimensions=512,
+            )
+
     def test_unknown_model_needs_dimensions(self) -> None:
         with pytest.raises(ValueError, match="set dimensions"):
             OpenAIProvider(API_KEY, "http://127.0.0.1:9/v1", model="custom-model")
