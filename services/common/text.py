@@ -26,11 +26,15 @@ _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
 _CODE_FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
 _BLOCKQUOTE = re.compile(r"^[ \t]{0,3}>[ \t]?", re.MULTILINE)
-_IMAGE_OR_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+# The patterns below start with a literal or a branch of literals, so the re
+# module jumps to candidate positions instead of trying each one. For this,
+# "!?\[" is written as a branch, and the emphasis patterns test the character
+# before their opening marker with a lookbehind placed after the marker.
+_IMAGE_OR_LINK = re.compile(r"(?:!\[|\[)([^\]\n]*)\]\([^)\n]*\)")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _STRONG = re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
-_EMPHASIS_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
-_EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
+_EMPHASIS_STAR = re.compile(r"\*(?<![\w*]\*)(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
+_EMPHASIS_UNDERSCORE = re.compile(r"_(?<![\w_]_)(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
 _SPACES = re.compile(r"[^\S\n]+")
 
 
@@ -122,14 +126,25 @@ def strip_markdown(text: str) -> str:
     Handles emphasis, strikethrough, inline code, code fences, headings, block
     quotes, and links or images, which keep their text or alt text.
     """
-    text = _CODE_FENCE.sub("", text)
-    text = _HEADING.sub("", text)
-    text = _BLOCKQUOTE.sub("", text)
-    text = _IMAGE_OR_LINK.sub(r"\1", text)
-    text = _INLINE_CODE.sub(r"\2", text)
-    text = _STRONG.sub(r"\2", text)
-    text = _EMPHASIS_STAR.sub(r"\1", text)
-    return _EMPHASIS_UNDERSCORE.sub(r"\1", text)
+    # Each pattern runs only when the text contains the markup it needs,
+    # because scanning long texts is what the function spends its time on.
+    if "```" in text or "~~~" in text:
+        text = _CODE_FENCE.sub("", text)
+    if "#" in text:
+        text = _HEADING.sub("", text)
+    if ">" in text:
+        text = _BLOCKQUOTE.sub("", text)
+    if "](" in text:
+        text = _IMAGE_OR_LINK.sub(r"\1", text)
+    if "`" in text:
+        text = _INLINE_CODE.sub(r"\2", text)
+    if "**" in text or "__" in text or "~~" in text:
+        text = _STRONG.sub(r"\2", text)
+    if "*" in text:
+        text = _EMPHASIS_STAR.sub(r"\1", text)
+    if "_" in text:
+        text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
+    return text
 
 
 def normalize_whitespace(text: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.common import jsontext
 from services.common.database import Connection
 from services.connectors.repository import allocate_sequences
 
@@ -83,32 +84,41 @@ async def save(
     if not changed:
         return 0
     sequences = await allocate_sequences(conn, project_id, len(changed))
-    await conn.executemany(
+    # One INSERT for the whole batch, because executemany runs the statement
+    # once per document.
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for (document, digest), sequence in zip(changed, sequences, strict=True):
+        values = (
+            document.source_type,
+            document.external_id,
+            document.title,
+            document.url,
+            document.updated_at,
+            jsontext.dumps(document.sections),
+            jsontext.dumps(document.metadata),
+            digest,
+            sequence,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    await conn.execute(
         "INSERT INTO connectors.feed_documents (project_id, source_type, external_id,"
         " title, url, source_updated_at, sections, metadata, document_hash,"
         " change_seq, deleted)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, false)"
+        " SELECT $1, u.source_type, u.external_id, u.title, u.url, u.updated_at,"
+        " u.sections, u.metadata, u.document_hash, u.change_seq, false"
+        " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
+        " $6::timestamptz[], $7::jsonb[], $8::jsonb[], $9::text[], $10::bigint[])"
+        " AS u(source_type, external_id, title, url, updated_at, sections, metadata,"
+        " document_hash, change_seq)"
         " ON CONFLICT (project_id, source_type, external_id) DO UPDATE SET"
         " title = EXCLUDED.title, url = EXCLUDED.url,"
         " source_updated_at = EXCLUDED.source_updated_at,"
         " sections = EXCLUDED.sections, metadata = EXCLUDED.metadata,"
         " document_hash = EXCLUDED.document_hash, change_seq = EXCLUDED.change_seq,"
         " deleted = false",
-        [
-            (
-                project,
-                document.source_type,
-                document.external_id,
-                document.title,
-                document.url,
-                document.updated_at,
-                json.dumps(document.sections),
-                json.dumps(document.metadata),
-                digest,
-                sequence,
-            )
-            for (document, digest), sequence in zip(changed, sequences, strict=True)
-        ],
+        project,
+        *columns,
     )
     return len(changed)
 

@@ -7,12 +7,28 @@ version of the record than the stored one when the table names a column that
 orders versions.
 """
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from services.common import jsontext
 from services.common.database import Connection
+from services.common.text import strip_nul_json
+
+JsonObject = dict[str, Any]
+
+
+def without_nul(record: JsonObject) -> tuple[JsonObject, str]:
+    """Return the record without NUL characters and its compact JSON text.
+
+    The JSON text shows whether the record has any NUL (written as \\u0000),
+    and for the records without one it is also the raw text to store.
+    """
+    text = jsontext.dumps(record)
+    if "\\u0000" not in text:
+        return record, text
+    cleaned, _ = strip_nul_json(record)
+    return cleaned, jsontext.dumps(cleaned)
 
 
 @dataclass(frozen=True)
@@ -78,7 +94,7 @@ class RawTable:
         # unnest flattens arrays of arrays, so list columns travel as JSON.
         lists = {name for name, kind in self.columns.items() if kind.endswith("[]")}
         arrays = [
-            [json.dumps(row[name]) if name in lists else row[name] for row in rows]
+            [jsontext.dumps(row[name]) if name in lists else row[name] for row in rows]
             for name in names
         ]
         unnest = ", ".join(

@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from services.common import jsontext
-from services.common.text import strip_nul_json
 from services.connectors.passes import InvalidRecord
+from services.connectors.rawstore import without_nul
 
 JsonObject = dict[str, Any]
 
@@ -44,7 +44,7 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _base(record: JsonObject) -> tuple[JsonObject, dict[str, Any]]:
-    record, _ = strip_nul_json(record)
+    record, raw = without_nul(record)
     key = record_id(record)
     if not key or not isinstance(record.get("values"), dict):
         raise InvalidRecord(key or "?", f"attio record {key or '?'} lacks id or values")
@@ -56,7 +56,7 @@ def _base(record: JsonObject) -> tuple[JsonObject, dict[str, Any]]:
         "external_id": key,
         "source_created_at": created,
         "content_hash": jsontext.digest(record["values"]),
-        "raw": jsontext.dumps(record),
+        "raw": raw,
     }
 
 

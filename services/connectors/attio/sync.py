@@ -147,25 +147,32 @@ async def after_write(
         mirrored += await crm.mirror_opportunities(conn, project_id, [], changed)
     elif object_slug == "deals":
         mirrored += await crm.mirror_opportunities(conn, project_id, changed, [])
-    column = {
-        "deals": "external_id",
-        "companies": "company_external_id",
-        "people": "people_external_ids",
-    }[object_slug]
-    match = "&& $2::text[]" if column == "people_external_ids" else "= ANY($2::text[])"
-    deal_ids = [
-        row["external_id"]
-        for row in await conn.fetch(
-            "SELECT external_id FROM connectors.attio_opportunities_raw"
-            f" WHERE project_id = $1 AND {column} {match}",
-            uuid.UUID(project_id),
-            changed,
-        )
-    ]
+    if object_slug == "deals":
+        # Every changed deal has its raw row, written or marked deleted.
+        deal_ids = changed
+    else:
+        deal_ids = await _deals_of(conn, project_id, object_slug, changed)
     return {
         "mirror_rows_written": mirrored,
         **await render_deals(conn, project_id, deal_ids),
     }
+
+
+async def _deals_of(
+    conn: Connection, project_id: str, object_slug: str, changed: list[str]
+) -> list[str]:
+    """Return the deals that show the changed companies or people."""
+    if object_slug == "companies":
+        match = "company_external_id = ANY($2::text[])"
+    else:
+        match = "people_external_ids && $2::text[]"
+    rows = await conn.fetch(
+        "SELECT external_id FROM connectors.attio_opportunities_raw"
+        f" WHERE project_id = $1 AND {match}",
+        uuid.UUID(project_id),
+        changed,
+    )
+    return [row["external_id"] for row in rows]
 
 
 async def refresh_statistics(conn: Connection) -> None:

@@ -7,6 +7,7 @@ from services.common import jsontext
 from services.common.text import strip_markdown, strip_nul_json
 from services.connectors.documents import SourceDocument, section
 from services.connectors.passes import InvalidRecord
+from services.connectors.rawstore import without_nul
 
 JsonObject = dict[str, Any]
 SOURCE_TYPE = "linear_issue"
@@ -42,7 +43,7 @@ def _require(node: JsonObject, *fields: str) -> str:
 
 def issue_row(node: JsonObject) -> dict[str, Any]:
     """Return the raw-table row of an issue, or raise InvalidRecord."""
-    node, _ = strip_nul_json(node)
+    node, raw = without_nul(node)
     key = _require(node, "id", "identifier", "title", "updatedAt")
     state = node.get("state") or {}
     comments = (node.get("comments") or {}).get("nodes") or []
@@ -63,13 +64,13 @@ def issue_row(node: JsonObject) -> dict[str, Any]:
         "archived_at": parse_time(node.get("archivedAt")),
         "trashed": bool(node.get("trashed")),
         "content_hash": content_hash(node),
-        "raw": jsontext.dumps(node),
+        "raw": raw,
     }
 
 
 def cycle_row(node: JsonObject) -> dict[str, Any]:
     """Return the raw-table row of a cycle, or raise InvalidRecord."""
-    node, _ = strip_nul_json(node)
+    node, raw = without_nul(node)
     key = _require(node, "id", "number", "updatedAt")
     return {
         "external_id": key,
@@ -82,7 +83,7 @@ def cycle_row(node: JsonObject) -> dict[str, Any]:
         "source_updated_at": parse_time(node["updatedAt"]),
         "archived_at": parse_time(node.get("archivedAt")),
         "content_hash": content_hash(node),
-        "raw": jsontext.dumps(node),
+        "raw": raw,
     }
 
 
