@@ -327,11 +327,12 @@ def vector_search_sql(dimension: int, model: str) -> str:
         )
     # The documents are joined after the LIMIT: joined before it, the planner
     # misjudged the join's size and walked every document of a mid-sized
-    # project with an exact sort instead of the HNSW index.
+    # project with an exact sort instead of the HNSW index. Equal distances
+    # (identical texts) go in record order, as in the full-text leg.
     return (
         f"SELECT hits.*, d.title, d.url FROM ({hits}) hits"
         " JOIN rag.rag_documents d USING (project_id, source_type, external_id)"
-        " ORDER BY hits.distance"
+        " ORDER BY hits.distance, hits.source_type, hits.external_id, hits.chunk_index"
     )
 
 
@@ -381,7 +382,8 @@ async def fulltext_search(
     and ё folding as the stored tsvector, so no character of the question acts
     as a query operator. Candidates hold at least one of its rarest words
     (see services/rag/bm25.py), and every word of the question adds to the
-    score. A chunk's length is its token_count.
+    score. A chunk's length is its token_count. Equal scores go in record
+    order, so an index rebuilt from the same data ranks alike.
     """
     project = uuid.UUID(project_id)
     terms = await bm25.query_terms(conn, project, question)
@@ -390,7 +392,8 @@ async def fulltext_search(
     rows = await conn.fetch(
         "WITH terms AS (SELECT * FROM unnest($3::text[], $4::float8[])"
         " AS t(lexeme, idf)),"
-        " candidates AS (SELECT c.id, c.token_count, c.search_tsv"
+        " candidates AS (SELECT c.id, c.source_type, c.external_id, c.chunk_index,"
+        " c.token_count, c.search_tsv"
         " FROM rag.rag_chunks c WHERE c.project_id = $1"
         " AND c.search_tsv @@ $2::tsquery"
         " AND (cardinality($5::text[]) = 0 OR c.source_type = ANY($5::text[]))),"
@@ -399,11 +402,12 @@ async def fulltext_search(
         " FROM candidates c CROSS JOIN LATERAL (SELECT u.lexeme,"
         " coalesce(cardinality(u.positions), 1) AS tf"
         " FROM unnest(c.search_tsv) AS u) AS w JOIN terms USING (lexeme)"
-        " GROUP BY c.id ORDER BY rank DESC, c.id LIMIT $9)"
+        " GROUP BY c.id, c.source_type, c.external_id, c.chunk_index"
+        " ORDER BY rank DESC, c.source_type, c.external_id, c.chunk_index LIMIT $9)"
         " SELECT c.id, c.source_type, c.external_id, c.chunk_index, c.text, d.title,"
         " d.url, s.rank FROM scored s JOIN rag.rag_chunks c ON c.id = s.id"
         " JOIN rag.rag_documents d USING (project_id, source_type, external_id)"
-        " ORDER BY s.rank DESC, c.id",
+        " ORDER BY s.rank DESC, c.source_type, c.external_id, c.chunk_index",
         project,
         terms.match,
         terms.lexemes,

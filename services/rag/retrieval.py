@@ -1,9 +1,15 @@
 """Hybrid retrieval: vector and full-text legs fused, grouped by source record.
 
-The two legs are fused with reciprocal rank fusion (score = sum of
-1 / (60 + rank) over the legs that found a chunk), which needs no
+The two legs are fused with weighted reciprocal rank fusion (score = sum of
+weight / (60 + rank) over the legs that found a chunk), which needs no
 calibration between cosine similarity and BM25. Hits are then grouped by
 source record so one long conversation cannot fill every evidence slot.
+
+The vector leg weighs 1.5 and full text 1. Full text cannot match a question
+asked in another language than the record, and there its hits are records
+that share a few common words with the question. On two draws of the
+evaluation set (eval/retrieval.py) the weight raised hybrid recall@10 over
+equal weights by 0.9 and 0.8 points.
 """
 
 import asyncio
@@ -22,6 +28,7 @@ from services.rag.repository import ChunkHit
 log = structlog.get_logger(__name__)
 
 RRF_K = 60
+LEG_WEIGHTS = {"vector": 1.5, "fulltext": 1.0}
 MODES = ("hybrid", "vector", "fulltext")
 MAX_QUESTION_CHARS = 2000
 
@@ -162,12 +169,13 @@ async def _no_hits() -> list[ChunkHit]:
 
 
 def fuse(legs: dict[str, Sequence[ChunkHit]]) -> list[RankedSource]:
-    """Fuse ranked legs by reciprocal rank and keep the best chunk per source record."""
+    """Fuse ranked legs by weighted reciprocal rank; keep each record's best chunk."""
     by_chunk: dict[object, RankedSource] = {}
     for leg, hits in legs.items():
+        weight = LEG_WEIGHTS[leg]
         for rank, hit in enumerate(hits, start=1):
             entry = by_chunk.setdefault(hit.chunk_id, RankedSource(hit=hit, score=0.0))
-            entry.score += 1.0 / (RRF_K + rank)
+            entry.score += weight / (RRF_K + rank)
             entry.matched_by.add(leg)
     by_source: dict[tuple[str, str], RankedSource] = {}
     for entry in sorted(by_chunk.values(), key=lambda e: e.score, reverse=True):

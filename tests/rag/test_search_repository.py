@@ -173,3 +173,33 @@ async def test_fulltext_ranks_rare_word_first(rag_pool: asyncpg.Pool) -> None:
     assert [hit.score for hit in hits] == sorted(
         (hit.score for hit in hits), reverse=True
     )
+
+
+async def test_tied_chunks_keep_one_order_across_builds(
+    rag_pool: asyncpg.Pool,
+) -> None:
+    # Identical chunks score alike in both legs. Their order follows the
+    # record, not the random chunk id, so one data set ranks the same after
+    # every rebuild of the index.
+    texts = ["How do I cancel my order?"] * 8
+    vectors = _unit(np.ones((len(texts), DIM)))
+    await _insert_chunks(rag_pool, PROJECT, "chatwoot_conversation", texts, vectors)
+    expected = [f"chatwoot_conversation-{i}" for i in range(len(texts))]
+
+    async with rag_pool.acquire() as conn, conn.transaction():
+        fulltext = await repository.fulltext_search(
+            conn, PROJECT, "cancel order", limit=10, source_types=[]
+        )
+        vector = await repository.vector_search(
+            conn,
+            PROJECT,
+            vectors[0],
+            model="test-model",
+            dimension=DIM,
+            limit=10,
+            source_types=[],
+            ef_search=100,
+        )
+
+    assert [hit.external_id for hit in fulltext] == expected
+    assert [hit.external_id for hit in vector] == expected
