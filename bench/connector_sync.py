@@ -25,7 +25,7 @@ import asyncpg
 from bench.results import Figure, Section
 from devstack.processes import ProcessGroup, free_port, wait_for_port
 from devstack.stack import SECRET_OPTIONS
-from services.common.database import start_embedded_postgres
+from services.common.database import start_embedded_postgres, stop_embedded_postgres
 from services.common.migrations import apply_migrations
 from services.connectors.repository import SyncRun
 from services.connectors.settings import ConnectorsSettings
@@ -33,6 +33,7 @@ from services.connectors.sources import SyncBodies
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO / ".." / "shared" / "data" / "real"
+DATA_DIR = REPO / "var" / "bench"
 DATA = {
     "chatwoot": ["--data", "banking", "--data", "multiwoz-ru", "--account-id", "1"],
     "linear": ["--data", "github-issues"],
@@ -108,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    server = start_embedded_postgres(REPO / "var" / "bench")
+    server = start_embedded_postgres(DATA_DIR)
     group = ProcessGroup(REPO / "var" / "bench" / "logs")
     section = Section(
         "ingestion_http",
@@ -152,6 +153,7 @@ def main() -> None:
             )
     finally:
         group.stop()
+        stop_embedded_postgres(DATA_DIR)
     section.save()
 
 

@@ -30,7 +30,7 @@ import asyncpg
 from bench.results import REPO, Figure, Section
 from devstack.processes import ProcessGroup, free_port, wait_for_port
 from devstack.stack import SECRET_OPTIONS
-from services.common.database import start_embedded_postgres
+from services.common.database import start_embedded_postgres, stop_embedded_postgres
 from services.common.migrations import apply_migrations
 from services.connectors import failures
 from services.connectors.attio import sync as attio_sync
@@ -44,6 +44,7 @@ JsonObject = dict[str, Any]
 TARGET = ">= 5000"
 # The entities keep the project they were made for; every run uses it.
 PROJECT = str(uuid.uuid4())
+DATA_DIR = REPO / "var" / "bench" / "ingestion"
 
 
 @dataclass
@@ -249,7 +250,7 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=20_000)
     parser.add_argument("--issues", type=int, default=20_000)
     args = parser.parse_args()
-    server = start_embedded_postgres(REPO / "var" / PROJECT)
+    server = start_embedded_postgres(DATA_DIR)
     group = ProcessGroup(REPO / "var" / "bench" / "logs")
     section = Section(
         "ingestion",
@@ -272,6 +273,7 @@ def main() -> None:
                 sys.stdout.write(f"{figure.name}: {figure.median:,.0f} {figure.unit}\n")
     finally:
         group.stop()
+        stop_embedded_postgres(DATA_DIR)
     section.save()
 
 

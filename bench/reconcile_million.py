@@ -31,7 +31,7 @@ import asyncpg
 from bench.results import Figure, Section
 from gen.connectors.v1 import connectors_pb2 as connectors_pb
 from gen.connectors.v1 import connectors_pb2_grpc
-from services.common.database import start_embedded_postgres
+from services.common.database import start_embedded_postgres, stop_embedded_postgres
 from services.common.grpc_client import create_channel
 from services.common.grpc_server import create_server
 from services.common.internal_auth import Principal
@@ -50,6 +50,7 @@ SECRET = "bench-secret-of-enough-length-for-hs256"
 PROJECT = "00000000-0000-0000-0000-00000000be01"
 BATCH = 1_000
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+DATA_DIR = REPO / "var" / "bench"
 MIRROR_COLUMNS = ("project_id", "source_system", "external_ref", "name", "source_hash")
 PLANTED = {"missing": 1_000, "orphans": 1_000, "stale": 1_000, "unmirrored": 500}
 
@@ -224,8 +225,11 @@ def _spread(values: list[float]) -> str:
 
 
 async def main(ids: int, repeat: int) -> None:
-    server = start_embedded_postgres(REPO / "var" / "bench")
-    runs = [await _one_run(server, ids) for _ in range(repeat)]
+    server = start_embedded_postgres(DATA_DIR)
+    try:
+        runs = [await _one_run(server, ids) for _ in range(repeat)]
+    finally:
+        stop_embedded_postgres(DATA_DIR)
     seconds = [run["seconds"] for run in runs]
     _print(f"ids per side: {ids:,}; sides: source, raw, mirror; runs: {repeat}")
     _print(f"whole run, s: {_spread(seconds)}")
