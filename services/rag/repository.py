@@ -154,6 +154,21 @@ async def replace_chunks(
     return ChunkWriteResult(created, changed, len(chunks) - len(rows), int(deleted))
 
 
+# The subquery's conditions imply the predicate of rag_chunks_due, so it
+# reads the due chunks in claim order and stops at the limit.
+CLAIM_DUE_CHUNKS = (
+    "UPDATE rag.rag_chunks c SET embedding_status = 'processing', claimed_by = $2,"
+    " claimed_at = now(), attempts = c.attempts + 1"
+    " WHERE c.id IN (SELECT id FROM rag.rag_chunks"
+    "  WHERE project_id = $1 AND (embedding_status = 'pending'"
+    "   OR (embedding_status = 'processing'"
+    "       AND claimed_at < now() - make_interval(secs => $4)))"
+    "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+    "  ORDER BY created_at, chunk_index LIMIT $3 FOR UPDATE SKIP LOCKED)"
+    " RETURNING c.id, c.text, c.attempts"
+)
+
+
 async def claim_pending(
     conn: Connection,
     project_id: str,
@@ -169,15 +184,7 @@ async def claim_pending(
     its worker is presumed dead.
     """
     rows = await conn.fetch(
-        "UPDATE rag.rag_chunks c SET embedding_status = 'processing', claimed_by = $2,"
-        " claimed_at = now(), attempts = c.attempts + 1"
-        " WHERE c.id IN (SELECT id FROM rag.rag_chunks"
-        "  WHERE project_id = $1 AND (embedding_status = 'pending'"
-        "   OR (embedding_status = 'processing'"
-        "       AND claimed_at < now() - make_interval(secs => $4)))"
-        "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
-        "  ORDER BY created_at, chunk_index LIMIT $3 FOR UPDATE SKIP LOCKED)"
-        " RETURNING c.id, c.text, c.attempts",
+        CLAIM_DUE_CHUNKS,
         uuid.UUID(project_id),
         worker,
         limit,
@@ -200,9 +207,15 @@ async def store_embeddings(
     One UPDATE joins the whole batch from arrays, so a batch costs one round
     trip and one statement instead of one per chunk. A chunk that this worker
     no longer has claimed (its claim was taken over) is left alone and not counted.
+    Call inside a transaction, which the plan setting below lasts for.
     """
     if len(chunk_ids) != len(vectors):
         raise ValueError(f"got {len(chunk_ids)} chunk ids but {len(vectors)} vectors")
+    # A generic plan, which a prepared statement gets after five runs, joined
+    # the arrays to the claimed chunks in a nested loop (70 ms instead of
+    # 2.5 ms for 256 chunks), so each batch is planned for its own arrays.
+    # SET LOCAL lasts until the caller's transaction ends.
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
     # asyncpg reads a list of lists as a two-dimensional array, so each vector
     # is wrapped in pgvector's Vector to make a one-dimensional vector[].
     status = await conn.execute(

@@ -1,6 +1,7 @@
 """The embeddings job and degraded queries against the fake OpenAI API."""
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import asyncpg
@@ -267,3 +268,47 @@ async def test_store_embeddings_skips_chunks_of_other_worker(rag_pool) -> None:
     assert written == 1
     assert statuses[mine[0].id] == "ready"
     assert statuses[theirs[0].id] == "processing"
+
+
+async def test_claim_reads_due_chunks_by_index(rag_pool) -> None:
+    # With most chunks pending, as in a first index or a backfill, the claim
+    # must walk the due chunks in order and stop at its limit, not sort
+    # every pending chunk of the project for each batch.
+    await _add_document(rag_pool, [f"text {i}" for i in range(2000)])
+    async with rag_pool.acquire() as conn:
+        await conn.execute("ANALYZE rag.rag_chunks")
+        plan = "\n".join(
+            row[0]
+            for row in await conn.fetch(
+                "EXPLAIN " + repository.CLAIM_DUE_CHUNKS,
+                uuid.UUID(PROJECT),
+                "me",
+                256,
+                600.0,
+            )
+        )
+
+    assert "rag_chunks_due" in plan
+    assert "Sort" not in plan
+
+
+async def test_store_plans_each_batch_for_its_arrays(rag_pool) -> None:
+    # A generic plan of the store joined the batch's arrays in a nested loop
+    # against every claimed chunk (70 ms instead of 2.5 ms for 256 chunks),
+    # so the store is planned for each batch.
+    await _add_document(rag_pool, ["first"])
+    async with rag_pool.acquire() as conn, conn.transaction():
+        claimed = await repository.claim_pending(
+            conn, PROJECT, limit=1, worker="me", stale_after_seconds=600
+        )
+        await repository.store_embeddings(
+            conn,
+            [claimed[0].id],
+            [[0.1] * 1536],
+            model="m",
+            dimension=1536,
+            worker="me",
+        )
+        mode = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
+
+    assert mode == "force_custom_plan"
