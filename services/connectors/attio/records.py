@@ -27,20 +27,22 @@ def active(record: JsonObject, attribute: str) -> list[JsonObject]:
 
 
 def first_active(record: JsonObject, attribute: str) -> JsonObject:
-    entries = active(record, attribute)
-    return entries[0] if entries else {}
+    """Return the first current entry of an attribute, or an empty one."""
+    for entry in record["values"].get(attribute) or ():
+        if isinstance(entry, dict) and entry.get("active_until") is None:
+            return entry
+    return {}
 
 
 def parse_time(value: Any) -> datetime | None:
-    """Parse Attio's nanosecond timestamps, keeping microseconds."""
+    """Parse Attio's nanosecond timestamps, keeping microseconds.
+
+    Python 3.11's fromisoformat reads the trailing Z and drops the digits
+    after the sixth of a fraction.
+    """
     if not value:
         return None
-    text = str(value).replace("Z", "+00:00")
-    head, dot, tail = text.partition(".")
-    if dot:
-        digits = tail[: len(tail) - len(tail.lstrip("0123456789"))]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{tail[len(digits) :]}"
-    return datetime.fromisoformat(text)
+    return datetime.fromisoformat(str(value))
 
 
 def _base(record: JsonObject) -> tuple[JsonObject, dict[str, Any]]:
