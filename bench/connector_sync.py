@@ -23,10 +23,10 @@ from pathlib import Path
 import asyncpg
 
 from bench.results import Figure, Section
+from bench.scratch import drop_scratch_databases, fresh_database
 from devstack.processes import ProcessGroup, free_port, wait_for_port
 from devstack.stack import SECRET_OPTIONS
 from services.common.database import start_embedded_postgres, stop_embedded_postgres
-from services.common.migrations import apply_migrations
 from services.connectors.repository import SyncRun
 from services.connectors.settings import ConnectorsSettings
 from services.connectors.sources import SyncBodies
@@ -60,23 +60,10 @@ def _settings(connector: str, port: int, secret: str) -> ConnectorsSettings:
     return ConnectorsSettings(**values)  # type: ignore[arg-type]
 
 
-async def _fresh_database(server: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = server.replace("/postgres?", f"/{name}?")
-    conn = await asyncpg.connect(dsn)
-    migrations = REPO / "services" / "connectors" / "migrations"
-    await apply_migrations(conn, "connectors", migrations)
-    await conn.close()
-    return dsn
-
-
 async def _one_sync(
     server: str, settings: ConnectorsSettings, connector: str
 ) -> tuple[int, float]:
-    dsn = await _fresh_database(server)
+    dsn = await fresh_database(server, ("connectors",))
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
     now = datetime.now(UTC)
     run = SyncRun(
@@ -153,6 +140,7 @@ def main() -> None:
             )
     finally:
         group.stop()
+        asyncio.run(drop_scratch_databases(server))
         stop_embedded_postgres(DATA_DIR)
     section.save()
 

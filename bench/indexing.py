@@ -31,6 +31,7 @@ from bench import indexing_pipeline as pipeline
 from bench import indexing_resync as resync
 from bench.indexing_data import real_documents
 from bench.results import Figure, Section
+from bench.scratch import drop_scratch_databases
 from services.common.database import start_embedded_postgres, stop_embedded_postgres
 from services.rag import chunking
 from services.rag.embedding import LocalE5Provider
@@ -58,6 +59,15 @@ def measure_chunking(repeat: int, stride: int) -> Figure:
 
 async def measure(repeat: int, pending: int, local_chunks: int, stride: int) -> Section:
     server = start_embedded_postgres(DATA_DIR)
+    try:
+        return await _measure(server, repeat, pending, local_chunks, stride)
+    finally:
+        await drop_scratch_databases(server)
+
+
+async def _measure(
+    server: str, repeat: int, pending: int, local_chunks: int, stride: int
+) -> Section:
     section = Section(
         name="indexing",
         title="RAG indexing: chunking, embeddings, unchanged re-sync",

@@ -23,9 +23,9 @@ from pgvector.asyncpg import register_vector
 
 from bench.indexing_data import PROJECT, real_documents
 from bench.results import Figure
+from bench.scratch import fresh_database
 from devstack.processes import ProcessGroup, free_port, wait_for_port
 from services.common.database import Connection
-from services.common.migrations import apply_migrations
 from services.rag import repository
 from services.rag.chunking import (
     DEFAULT_MAX_TOKENS,
@@ -134,20 +134,6 @@ def chunk_rate(
         for d in documents
     )
     return chunks / (time.perf_counter() - started)
-
-
-async def fresh_database(server: str, schemas: Sequence[str] = ("rag",)) -> str:
-    """Create an empty database with the given services' schemas; return its DSN."""
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = server.replace("/postgres?", f"/{name}?")
-    conn = await asyncpg.connect(dsn)
-    for schema in schemas:
-        await apply_migrations(conn, schema, REPO / "services" / schema / "migrations")
-    await conn.close()
-    return dsn
 
 
 def seed_chunks(tokenizer: Tokenizer, max_tokens: int, count: int) -> list[SeedRow]:
@@ -286,7 +272,7 @@ async def measure_openai(
     server: str, fake: FakeOpenAI, repeat: int, pending: int
 ) -> list[Figure]:
     """Run every variant `repeat` times, interleaved so noise hits all alike."""
-    dsn = await fresh_database(server)
+    dsn = await fresh_database(server, ("rag",))
     seed = seed_chunks(Utf8ByteBound(), OPENAI_MAX_BYTES, pending)
     await _stage(dsn, seed)
     provider = fake.provider()
@@ -323,7 +309,7 @@ async def measure_local(
     server: str, provider: LocalE5Provider, repeat: int, pending: int
 ) -> Figure:
     """Run the job with the local model over `pending` default-length chunks."""
-    dsn = await fresh_database(server)
+    dsn = await fresh_database(server, ("rag",))
     await _stage(dsn, seed_chunks(provider.tokenizer, DEFAULT_MAX_TOKENS, pending))
     variant = Variant("local", 32, 1)
     rates = [await _timed_run(dsn, provider, variant, pending) for _ in range(repeat)]

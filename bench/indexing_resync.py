@@ -17,8 +17,9 @@ from pathlib import Path
 import asyncpg
 from pgvector.asyncpg import register_vector
 
-from bench.indexing_pipeline import FakeOpenAI, fresh_database
+from bench.indexing_pipeline import FakeOpenAI
 from bench.results import Figure
+from bench.scratch import fresh_database
 from devstack.processes import ProcessGroup, free_port, wait_for_port
 from gen.connectors.v1 import connectors_pb2_grpc
 from services.common.grpc_client import create_channel

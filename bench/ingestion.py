@@ -28,10 +28,10 @@ from typing import Any
 import asyncpg
 
 from bench.results import REPO, Figure, Section
+from bench.scratch import drop_scratch_databases, fresh_database
 from devstack.processes import ProcessGroup, free_port, wait_for_port
 from devstack.stack import SECRET_OPTIONS
 from services.common.database import start_embedded_postgres, stop_embedded_postgres
-from services.common.migrations import apply_migrations
 from services.connectors import failures
 from services.connectors.attio import sync as attio_sync
 from services.connectors.linear import sync as linear_sync
@@ -154,14 +154,7 @@ def record_pages(
 
 
 async def _fresh_pool(server: str) -> asyncpg.Pool:
-    name = f"ingest_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = server.replace("/postgres?", f"/{name}?")
-    conn = await asyncpg.connect(dsn)
-    await apply_migrations(conn, "connectors", REPO / "services/connectors/migrations")
-    await conn.close()
+    dsn = await fresh_database(server, ("connectors",))
     return await asyncpg.create_pool(dsn, min_size=2, max_size=4)
 
 
@@ -273,6 +266,7 @@ def main() -> None:
                 sys.stdout.write(f"{figure.name}: {figure.median:,.0f} {figure.unit}\n")
     finally:
         group.stop()
+        asyncio.run(drop_scratch_databases(server))
         stop_embedded_postgres(DATA_DIR)
     section.save()
 

@@ -29,13 +29,13 @@ from pathlib import Path
 import asyncpg
 
 from bench.results import Figure, Section
+from bench.scratch import drop_scratch_databases, fresh_database
 from gen.connectors.v1 import connectors_pb2 as connectors_pb
 from gen.connectors.v1 import connectors_pb2_grpc
 from services.common.database import start_embedded_postgres, stop_embedded_postgres
 from services.common.grpc_client import create_channel
 from services.common.grpc_server import create_server
 from services.common.internal_auth import Principal
-from services.common.migrations import apply_migrations
 from services.connectors.grpc_api import ConnectorsServicer
 from services.connectors.runs import SyncRunner
 from services.connectors.settings import ConnectorsSettings
@@ -62,19 +62,6 @@ def _deal_id(n: int) -> str:
 
 def _version(n: int, stale: bool) -> str:
     return f"{'new' if stale else 'v'}{n:x}"
-
-
-async def _fresh_database(server: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = server.replace("/postgres?", f"/{name}?")
-    conn = await asyncpg.connect(dsn)
-    for schema in ("connectors", "reconcile"):
-        await apply_migrations(conn, schema, REPO / "services" / schema / "migrations")
-    await conn.close()
-    return dsn
 
 
 async def _seed(dsn: str, ids: int) -> None:
@@ -193,7 +180,7 @@ def _check(deals: MetricsRow) -> None:
 
 
 async def _one_run(server: str, ids: int) -> dict[str, float]:
-    dsn = await _fresh_database(server)
+    dsn = await fresh_database(server, ("connectors", "reconcile"))
     await _seed(dsn, ids)
     caller = Principal(subject="bench", kind="user", role="admin", project_id=PROJECT)
     timed = _Timed()
@@ -229,6 +216,7 @@ async def main(ids: int, repeat: int) -> None:
     try:
         runs = [await _one_run(server, ids) for _ in range(repeat)]
     finally:
+        await drop_scratch_databases(server)
         stop_embedded_postgres(DATA_DIR)
     seconds = [run["seconds"] for run in runs]
     _print(f"ids per side: {ids:,}; sides: source, raw, mirror; runs: {repeat}")
