@@ -11,11 +11,13 @@
 -- Other 1536-dim models, such as text-embedding-ada-002, have no such prefix
 -- property and keep an index of the full vectors. The index build below
 -- covers every stored 1536-dim row, so existing vectors need no re-embedding.
--- NOTE: the build blocks writes to rag.rag_chunks while it runs.
-DROP INDEX rag.rag_chunks_hnsw_1536;
+-- NOTE: the builds block writes to rag.rag_chunks while they run. The old
+-- index is dropped last, because DROP INDEX locks out reads as well until the
+-- migration's transaction commits.
 CREATE INDEX rag_chunks_hnsw_1536_prefix512 ON rag.rag_chunks
     USING hnsw ((subvector(embedding, 1, 512)::halfvec(512)) halfvec_cosine_ops)
     WHERE embedding_dim = 1536 AND embedding_model LIKE 'text-embedding-3-%';
 CREATE INDEX rag_chunks_hnsw_1536_full ON rag.rag_chunks
     USING hnsw ((embedding::vector(1536)) vector_cosine_ops)
     WHERE embedding_dim = 1536 AND embedding_model NOT LIKE 'text-embedding-3-%';
+DROP INDEX rag.rag_chunks_hnsw_1536;
