@@ -26,10 +26,8 @@ _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
 _CODE_FENCE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
 _BLOCKQUOTE = re.compile(r"^[ \t]{0,3}>[ \t]?", re.MULTILINE)
-# The patterns below start with a literal or a branch of literals, so the re
-# module jumps to candidate positions instead of trying each one. For this,
-# "!?\[" is written as a branch, and the emphasis patterns test the character
-# before their opening marker with a lookbehind placed after the marker.
+# Each pattern below starts with a literal character, so the re module skips
+# to candidate positions. The emphasis lookbehinds therefore follow the marker.
 _IMAGE_OR_LINK = re.compile(r"(?:!\[|\[)([^\]\n]*)\]\([^)\n]*\)")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _STRONG = re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)

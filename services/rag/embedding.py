@@ -281,8 +281,9 @@ def _expected_dimension(model: str, dimensions: int | None) -> int:
     if dimensions is not None:
         if model in OPENAI_FIXED_DIMENSION_MODELS:
             raise ValueError(
-                f"model {model} does not accept dimensions; leave it unset or use"
-                " a text-embedding-3 model"
+                f"invalid dimensions {dimensions} for model {model}: this model has"
+                " a fixed dimension; unset RAG_OPENAI_EMBEDDING_DIMENSIONS or use a"
+                " text-embedding-3 model"
             )
         if dimensions < 1:
             raise ValueError(f"dimensions must be positive, got {dimensions}")

@@ -341,9 +341,9 @@ def vector_search_sql(dimension: int, model: str) -> str:
     # The documents are joined after the LIMIT: joined before it, the planner
     # misjudged the join's size and walked every document of a mid-sized
     # project with an exact sort instead of the HNSW index. Equal distances
-    # (identical texts) among the returned rows go in record order; which of
-    # several equal rows make the limit is the index's choice, because a
-    # second sort key would keep the planner from using the index.
+    # (identical texts) among the returned rows go in record order. The index
+    # decides which of several equal rows make the limit, because a second
+    # sort key there would keep the planner from using the index.
     return (
         f"SELECT hits.*, d.title, d.url FROM ({hits}) hits"
         " JOIN rag.rag_documents d USING (project_id, source_type, external_id)"

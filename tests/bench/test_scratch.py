@@ -16,7 +16,7 @@ async def _databases(server: str) -> set[str]:
         await admin.close()
 
 
-async def test_scratch_databases_are_dropped(postgres_dsn: str) -> None:
+async def test_scratch_databases_dropped(postgres_dsn: str) -> None:
     before = await _databases(postgres_dsn)
     first = await fresh_database(postgres_dsn, ("connectors",))
     await fresh_database(postgres_dsn, ("rag",))

@@ -270,7 +270,7 @@ async def test_store_embeddings_skips_chunks_of_other_worker(rag_pool) -> None:
     assert statuses[theirs[0].id] == "processing"
 
 
-async def test_claim_reads_due_chunks_by_index(rag_pool) -> None:
+async def test_claim_uses_due_index(rag_pool) -> None:
     # With most chunks pending, as in a first index or a backfill, the claim
     # must walk the due chunks in order and stop at its limit, not sort
     # every pending chunk of the project for each batch.
@@ -292,7 +292,7 @@ async def test_claim_reads_due_chunks_by_index(rag_pool) -> None:
     assert "Sort" not in plan
 
 
-async def test_store_plans_each_batch_for_its_arrays(rag_pool) -> None:
+async def test_store_forces_custom_plan(rag_pool) -> None:
     # A generic plan of the store joined the batch's arrays in a nested loop
     # against every claimed chunk (70 ms instead of 2.5 ms for 256 chunks),
     # so the store is planned for each batch.

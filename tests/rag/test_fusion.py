@@ -23,7 +23,7 @@ def order(legs: dict[str, list[ChunkHit]]) -> list[str]:
     return [source.hit.external_id for source in fuse(legs)]
 
 
-def test_record_found_by_both_legs_ranks_first() -> None:
+def test_record_in_both_legs_first() -> None:
     legs = {
         "vector": [hit("a"), hit("both")],
         "fulltext": [hit("b"), hit("both")],
@@ -31,7 +31,7 @@ def test_record_found_by_both_legs_ranks_first() -> None:
     assert order(legs)[0] == "both"
 
 
-def test_vector_leg_weighs_more_than_full_text() -> None:
+def test_vector_leg_outweighs_full_text() -> None:
     # Full text cannot match a question asked in another language than the
     # record, so at equal depth the vector leg's hit is the safer one.
     legs = {
@@ -41,7 +41,7 @@ def test_vector_leg_weighs_more_than_full_text() -> None:
     assert order(legs) == ["v1", "v2", "f1", "f2"]
 
 
-def test_chunks_of_one_record_become_one_source() -> None:
+def test_record_chunks_become_one_source() -> None:
     legs = {
         "vector": [hit("a", 0), hit("b", 0)],
         "fulltext": [hit("a", 2)],

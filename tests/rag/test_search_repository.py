@@ -175,7 +175,7 @@ async def test_fulltext_ranks_rare_word_first(rag_pool: asyncpg.Pool) -> None:
     )
 
 
-async def test_tied_chunks_keep_one_order_across_builds(
+async def test_ties_ordered_by_record(
     rag_pool: asyncpg.Pool,
 ) -> None:
     # Identical chunks score alike in both legs. Their order follows the

@@ -161,7 +161,7 @@ async def after_write(
 async def _deals_of(
     conn: Connection, project_id: str, object_slug: str, changed: list[str]
 ) -> list[str]:
-    """Return the deals that show the changed companies or people."""
+    """Return the ids of the deals that reference the changed companies or people."""
     if object_slug == "companies":
         match = "company_external_id = ANY($2::text[])"
     else:
